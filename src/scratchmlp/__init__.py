@@ -1,0 +1,20 @@
+"""scratchmlp: a from-scratch multilayer perceptron, a drop-in for scikit-learn's MLPs.
+
+The estimators :class:`ScratchMLPClassifier` and :class:`ScratchMLPRegressor`
+take the same parameters as :class:`sklearn.neural_network.MLPClassifier` and
+:class:`~sklearn.neural_network.MLPRegressor`; the engine under them
+(:mod:`scratchmlp.engine`) is plain numpy in the column notation
+``A[0] = X`` of shape ``(n[0], m)``.
+"""
+
+from ._base import DivergenceWarning
+from ._mlp import ScratchMLPClassifier, ScratchMLPRegressor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DivergenceWarning",
+    "ScratchMLPClassifier",
+    "ScratchMLPRegressor",
+    "__version__",
+]

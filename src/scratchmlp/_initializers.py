@@ -1,0 +1,76 @@
+"""Initial values of ``W[l]`` and ``b[l]``, drawn from an explicit generator.
+
+An initializer is a function ``(rng, fan_in, fan_out, activation) -> (W, b)``
+returning ``W`` of shape ``(n[l], n[l-1]) = (fan_out, fan_in)`` and ``b`` of
+shape ``(n[l], 1)``. :data:`INITIALIZERS` maps names to them; ``"auto"`` is
+scikit-learn's scheme, which a drop-in replacement must keep.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["INITIALIZERS", "glorot_uniform_auto", "initialize"]
+
+
+def glorot_uniform_auto(
+    rng: np.random.RandomState, fan_in: int, fan_out: int, activation: str
+) -> tuple[NDArray, NDArray]:
+    """Glorot-uniform weights and biases, as scikit-learn's MLP draws them.
+
+    Both ``W[l]`` and ``b[l]`` are uniform on :math:`[-r, r]` with
+
+    .. math:: r = \\sqrt{f / (n[l-1] + n[l])},
+
+    :math:`f = 2` for a logistic layer and :math:`f = 6` otherwise (Glorot and
+    Bengio, 2010). The draws happen in scikit-learn's order (the
+    ``(fan_in, fan_out)`` matrix, then the biases), so that the same
+    ``random_state`` starts both libraries from the same weights.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+    fan_in, fan_out : int
+        ``n[l-1]`` and ``n[l]``.
+    activation : str
+        The activation of layer ``l``.
+
+    Returns
+    -------
+    W : ndarray of shape (n[l], n[l-1])
+    b : ndarray of shape (n[l], 1)
+    """
+    factor = 2.0 if activation == "logistic" else 6.0
+    bound = np.sqrt(factor / (fan_in + fan_out))
+    W_T = rng.uniform(-bound, bound, (fan_in, fan_out))
+    b = rng.uniform(-bound, bound, fan_out)
+    return W_T.T, b[:, np.newaxis]
+
+
+InitFunction = Callable[[np.random.RandomState, int, int, str], tuple[NDArray, NDArray]]
+
+#: Initialisation schemes by name.
+INITIALIZERS: dict[str, InitFunction] = {"auto": glorot_uniform_auto}
+
+
+def initialize(network, rng: np.random.RandomState, scheme: str = "auto") -> None:
+    """Draw every ``W[l]``, ``b[l]`` of ``network`` in place, for ``l = 1..L``.
+
+    Parameters
+    ----------
+    network : Network
+        The network whose parameters are overwritten.
+    rng : numpy.random.RandomState
+        The one generator of the fit.
+    scheme : str, default="auto"
+        A key of :data:`INITIALIZERS`.
+    """
+    init = INITIALIZERS[scheme]
+    n = network.layer_sizes
+    for l in range(1, network.L + 1):
+        W, b = init(rng, n[l - 1], n[l], network.activation_names[l])
+        network.W[l][...] = W
+        network.b[l][...] = b

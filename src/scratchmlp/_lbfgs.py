@@ -1,0 +1,113 @@
+"""Full-batch training with scipy's L-BFGS-B on the engine's cost and gradient.
+
+The parameters already live in one flat vector (``Network.theta``), so there
+is nothing to pack: scipy's iterate is copied into ``theta`` (casting to the
+network's dtype, which keeps float32 fits in float32), and the gradient's flat
+vector goes back as float64, which is what L-BFGS-B works in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+from numpy.typing import NDArray
+
+from ._network import Network, Workspace, cost_and_gradient
+
+__all__ = ["LbfgsResult", "fit_lbfgs"]
+
+
+@dataclass
+class LbfgsResult:
+    """What an L-BFGS fit reports.
+
+    Attributes
+    ----------
+    n_iter : int
+        Iterations done.
+    loss : float
+        The cost at the returned parameters.
+    converged : bool
+        False when scipy stopped on ``max_iter``, ``max_fun`` or a failed
+        line search.
+    message : str
+        scipy's message.
+    loss_curve : list of float
+        The cost after each iteration.
+    """
+
+    n_iter: int
+    loss: float
+    converged: bool
+    message: str
+    loss_curve: list = field(default_factory=list)
+
+
+def fit_lbfgs(
+    net: Network,
+    A0,
+    Y: NDArray,
+    sample_weight: NDArray | None,
+    alpha: float,
+    max_iter: int,
+    max_fun: int,
+    tol: float,
+    verbose: bool = False,
+) -> LbfgsResult:
+    """Minimise the cost of ``net`` on ``(A0, Y)`` with L-BFGS-B, in place.
+
+    Parameters
+    ----------
+    net : Network
+        Starts from its current parameters; holds the solution on return.
+    A0 : ndarray or sparse matrix of shape (n[0], m)
+    Y : ndarray of shape (n[L], m)
+    sample_weight : ndarray of shape (m,) or None
+    alpha : float
+    max_iter, max_fun : int
+        scipy's ``maxiter`` and ``maxfun``.
+    tol : float
+        scipy's ``gtol``.
+    verbose : bool
+        Print ``Iteration N, loss = ...`` after each iteration.
+
+    Returns
+    -------
+    result : LbfgsResult
+    """
+    workspace = Workspace(net.layer_sizes, A0.shape[1], net.dtype)
+    curve: list[float] = []
+
+    def fun(theta: NDArray) -> tuple[float, NDArray]:
+        net.set_theta(theta)
+        J, grad = cost_and_gradient(net, A0, Y, sample_weight, alpha, workspace)
+        if not np.isfinite(J):
+            # An infinite cost makes the line search step back; a NaN would
+            # poison L-BFGS's curvature pairs.
+            return np.inf, np.zeros_like(theta)
+        # A copy: scipy may keep the previous gradient while we overwrite ours.
+        return J, grad.flat.astype(np.float64)
+
+    def callback(intermediate_result) -> None:
+        curve.append(float(intermediate_result.fun))
+        if verbose:
+            print("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
+
+    result = scipy.optimize.minimize(
+        fun,
+        net.theta.astype(np.float64),
+        method="L-BFGS-B",
+        jac=True,
+        callback=callback,
+        options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+    )
+    net.set_theta(result.x)
+    return LbfgsResult(
+        n_iter=min(int(result.nit), max_iter),
+        loss=float(result.fun),
+        converged=bool(result.status == 0),
+        message=str(result.message),
+        loss_curve=curve,
+    )

@@ -1,0 +1,204 @@
+"""Output layers and their losses, paired by canonical link.
+
+Each :class:`OutputLoss` couples an output activation :math:`A[L] = g_L(Z[L])`
+with the loss it is the canonical link of. For every such pair the derivative
+of the per-sample loss with respect to the logits is simply
+
+.. math::
+
+    dZ[L] = A[L] - Y.
+
+Derivation for softmax with categorical cross-entropy: with
+:math:`\\ell = -\\sum_k y_k \\log a_k` and :math:`a_k = e^{z_k} / \\sum_j e^{z_j}`,
+:math:`\\partial a_j / \\partial z_k = a_j (\\delta_{jk} - a_k)`, so
+:math:`\\partial \\ell / \\partial z_k = -\\sum_j y_j (\\delta_{jk} - a_k)
+= a_k \\sum_j y_j - y_k = a_k - y_k` because the one-hot :math:`y` sums to one.
+The same cancellation happens for the sigmoid with binary cross-entropy
+(:math:`\\sigma' = \\sigma (1 - \\sigma)` cancels the denominators of
+:math:`-y / a + (1 - y) / (1 - a)`), for the identity with half the squared
+error, and for the exponential with the Poisson deviance
+(:math:`\\partial (e^z - y z) / \\partial z = e^z - y`). That is why the
+output activations need no derivative of their own.
+
+The per-sample losses are computed from the logits ``Z[L]`` (log-sum-exp,
+softplus), never as ``log(A[L])``, so they are finite at any input and no
+probability needs clipping.
+
+Shapes: ``Z``, ``A``, ``Y`` are ``(n[L], m)``; per-sample losses are ``(m,)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import expit, log_expit, xlogy
+
+__all__ = ["OutputLoss", "LOSSES", "log_softmax", "softmax"]
+
+
+def softmax(Z: NDArray, out: NDArray) -> NDArray:
+    """Column-wise softmax :math:`a_k = e^{z_k - \\max z} / \\sum_j e^{z_j - \\max z}`.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n[L], m)
+        Logits, one column per sample.
+    out : ndarray of shape (n[L], m)
+        Where to write the probabilities; may be ``Z`` itself.
+
+    Returns
+    -------
+    out : ndarray of shape (n[L], m)
+    """
+    # Subtracting the column max leaves softmax unchanged and makes every
+    # exponent <= 0, so exp never overflows.
+    np.subtract(Z, Z.max(axis=0), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=0)
+    return out
+
+
+def log_softmax(Z: NDArray) -> NDArray:
+    """Column-wise :math:`\\log \\mathrm{softmax}(Z) = Z - \\max Z - \\log\\sum e^{Z - \\max Z}`.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n[L], m)
+
+    Returns
+    -------
+    log_A : ndarray of shape (n[L], m)
+        Finite wherever ``Z`` is finite.
+    """
+    shifted = Z - Z.max(axis=0)
+    shifted -= np.log(np.exp(shifted).sum(axis=0))
+    return shifted
+
+
+def _softplus(Z: NDArray) -> NDArray:
+    # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): never overflows.
+    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))
+
+
+def _logistic(Z, out):
+    return expit(Z, out=out)
+
+
+def _identity(Z, out):
+    if out is not Z:
+        np.copyto(out, Z)
+    return out
+
+
+def _exp(Z, out):
+    # exp(z) overflows beyond log(max float); saturate there instead of
+    # returning inf, so that a wild prediction is large but finite.
+    top = np.log(np.finfo(Z.dtype).max)
+    np.minimum(Z, top, out=out)
+    return np.exp(out, out=out)
+
+
+# Per-sample losses, l(y, z) summed over the outputs, from the logits. --------
+def _categorical_cross_entropy(Y, Z, A):
+    # l = -sum_k y_k log softmax(z)_k
+    return -(Y * log_softmax(Z)).sum(axis=0)
+
+
+def _binary_cross_entropy(Y, Z, A):
+    # l = -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z
+    return (_softplus(Z) - Y * Z).sum(axis=0)
+
+
+def _half_squared_error(Y, Z, A):
+    # l = (1/2) mean_k (a_k - y_k)^2 : scikit-learn's normalisation, averaged
+    # over the outputs (the gradient below divides by n_outputs to match).
+    return 0.5 * np.square(A - Y).mean(axis=0)
+
+
+def _poisson_deviance(Y, Z, A):
+    # l = sum_k y log(y / a) - y + a, with log a = z (scikit-learn's form,
+    # including the constant y log y - y that makes a perfect fit cost 0).
+    return (xlogy(Y, Y) - Y * Z - Y + A).sum(axis=0)
+
+
+def _log_sigmoid(Z):
+    return log_expit(Z)
+
+
+@dataclass(frozen=True)
+class OutputLoss:
+    """An output activation paired with the loss it is the canonical link of.
+
+    Parameters
+    ----------
+    name : str
+        The loss name, e.g. ``"log_loss"``.
+    out_activation : str
+        The output activation's name, as scikit-learn's ``out_activation_``.
+    forward : callable ``(Z, out) -> out``
+        :math:`A[L] = g_L(Z[L])`.
+    sample_losses : callable ``(Y, Z, A) -> ndarray of shape (m,)``
+        The loss of each sample, summed over the outputs.
+    log_forward : callable ``Z -> log A`` or None
+        :math:`\\log A[L]` from the logits, for ``predict_log_proba``.
+    mean_over_outputs : bool
+        True when the loss averages (rather than sums) over the outputs, in
+        which case :math:`dZ[L] = (A[L] - Y) / n[L]`.
+    """
+
+    name: str
+    out_activation: str
+    forward: Callable[[NDArray, NDArray], NDArray]
+    sample_losses: Callable[[NDArray, NDArray, NDArray], NDArray]
+    log_forward: Callable[[NDArray], NDArray] | None = None
+    mean_over_outputs: bool = False
+
+    def output_delta(self, Y: NDArray, A: NDArray, out: NDArray) -> NDArray:
+        """Write :math:`dZ[L] = A[L] - Y` (the canonical-link gradient) into ``out``.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n[L], m)
+            Targets: one-hot or indicator columns, or real values.
+        A : ndarray of shape (n[L], m)
+            The network's output.
+        out : ndarray of shape (n[L], m)
+
+        Returns
+        -------
+        dZ : ndarray of shape (n[L], m)
+            The derivative of each sample's loss with respect to ``Z[L]``.
+        """
+        np.subtract(A, Y, out=out)
+        if self.mean_over_outputs and out.shape[0] > 1:
+            out /= out.shape[0]
+        return out
+
+
+#: Output/loss pairs by the key the estimators use.
+LOSSES: dict[str, OutputLoss] = {
+    loss.name: loss
+    for loss in (
+        OutputLoss(
+            "log_loss", "softmax", softmax, _categorical_cross_entropy, log_softmax
+        ),
+        OutputLoss(
+            "binary_log_loss",
+            "logistic",
+            _logistic,
+            _binary_cross_entropy,
+            _log_sigmoid,
+        ),
+        OutputLoss(
+            "squared_error",
+            "identity",
+            _identity,
+            _half_squared_error,
+            mean_over_outputs=True,
+        ),
+        OutputLoss("poisson", "exp", _exp, _poisson_deviance),
+    )
+}

@@ -1,0 +1,523 @@
+"""ScratchMLPClassifier and ScratchMLPRegressor: drop-ins for scikit-learn's MLPs."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import column_or_1d
+
+from ._base import BaseScratchMLP, StrOptions, _fit_context
+
+__all__ = ["ScratchMLPClassifier", "ScratchMLPRegressor"]
+
+_SHARED_PARAMETERS = """\
+hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+    The ith element is the number of neurons ``n[i]`` of hidden layer ``i``.
+
+activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu'}, default='relu'
+    The hidden activation ``g``: ``identity`` :math:`g(z) = z`, ``logistic``
+    :math:`g(z) = 1 / (1 + e^{-z})`, ``tanh``, ``relu`` :math:`\\max(z, 0)`,
+    ``leaky_relu`` :math:`\\max(z, 0.01 z)` (not in scikit-learn).
+
+solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+    ``lbfgs`` minimises the full-batch cost with scipy's L-BFGS-B; ``sgd``
+    and ``adam`` take a step per mini-batch.
+
+alpha : float, default=0.0001
+    Strength :math:`\\lambda` of the L2 penalty
+    :math:`\\frac{\\lambda}{2 S} \\sum_l \\lVert W[l] \\rVert^2`.
+
+batch_size : int or 'auto', default='auto'
+    Mini-batch size of the stochastic solvers; 'auto' is ``min(200, n_samples)``.
+
+learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+    The step-size schedule of ``solver='sgd'``.
+
+learning_rate_init : float, default=0.001
+    The initial step size (sgd and adam).
+
+power_t : float, default=0.5
+    Exponent of the 'invscaling' schedule.
+
+max_iter : int, default=200
+    Maximum number of epochs (stochastic solvers) or iterations (lbfgs).
+
+shuffle : bool, default=True
+    Whether to shuffle the samples in each epoch.
+
+random_state : int, RandomState instance or None, default=None
+    Seeds the one generator of a fit: initial weights, shuffles, the
+    early-stopping split.
+
+tol : float, default=1e-4
+    Improvement below which an epoch counts as none (and L-BFGS's ``gtol``).
+
+verbose : bool, default=False
+    Print the loss after each epoch.
+
+warm_start : bool, default=False
+    Start ``fit`` from the previous solution.
+
+momentum : float, default=0.9
+    Momentum of ``solver='sgd'``.
+
+nesterovs_momentum : bool, default=True
+    Use Nesterov's momentum (sgd with momentum > 0).
+
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the data and stop when its score
+    stops improving; the best weights are restored.
+
+validation_fraction : float, default=0.1
+    Fraction held out with early stopping.
+
+beta_1, beta_2 : float, default=0.9, 0.999
+    Decay rates of Adam's first and second moment estimates.
+
+epsilon : float, default=1e-8
+    Adam's numerical-stability constant.
+
+n_iter_no_change : int or np.inf, default=10
+    Epochs without an improvement of ``tol`` before stopping.
+
+max_fun : int, default=15000
+    Maximum number of cost evaluations of lbfgs.
+"""
+
+_SHARED_ATTRIBUTES = """\
+loss_ : float
+    The cost after the last epoch (or L-BFGS iteration).
+
+best_loss_ : float or None
+    The lowest training cost seen; None with early stopping.
+
+loss_curve_ : list of float
+    The cost after each epoch (or L-BFGS iteration).
+
+validation_scores_ : list of float or None
+    The validation score after each epoch, with early stopping.
+
+best_validation_score_ : float or None
+    The best validation score, with early stopping.
+
+t_ : int
+    Number of training samples seen by the stochastic solvers.
+
+coefs_ : list of ndarray of shape (n[i], n[i+1])
+    scikit-learn's layout of the weights: ``coefs_[i]`` is a view of
+    ``weights_[i + 1].T``.
+
+intercepts_ : list of ndarray of shape (n[i+1],)
+    scikit-learn's layout of the biases: views of ``biases_``.
+
+weights_ : list of ndarray of shape (n[l], n[l-1])
+    The engine's ``W[l]``, indexed by the layer number (``weights_[0]`` is
+    None because layer 0 is the input).
+
+biases_ : list of ndarray of shape (n[l], 1)
+    The engine's ``b[l]`` (``biases_[0]`` is None).
+
+n_features_in_ : int
+    Number of features seen during fit.
+
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Names of the features seen during fit, when X has string column names.
+
+n_iter_ : int
+    Epochs (or L-BFGS iterations) run by the last call to fit or partial_fit.
+
+n_layers_ : int
+    Number of layers ``L + 1``, input and output included.
+
+n_outputs_ : int
+    Number of outputs ``n[L]``.
+"""
+
+
+def _init_parameters(est, params: dict) -> None:
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(est, name, value)
+
+
+class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
+    __doc__ = f"""Multilayer perceptron classifier, a drop-in for scikit-learn's MLPClassifier.
+
+    Trains an L-layer perceptron written from scratch in numpy, in the column
+    notation ``A[0] = X.T`` of shape ``(n[0], m)``. The output is a softmax for
+    multiclass targets and logistic units for binary and multilabel ones, with
+    the cross-entropy loss.
+
+    Parameters
+    ----------
+{_SHARED_PARAMETERS}
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels.
+
+{_SHARED_ATTRIBUTES}
+    out_activation_ : str
+        'softmax' (multiclass) or 'logistic' (binary, multilabel).
+
+    See Also
+    --------
+    ScratchMLPRegressor : The regressor.
+    sklearn.neural_network.MLPClassifier : The estimator this one replaces.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from scratchmlp import ScratchMLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ScratchMLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    >>> round(clf.score(X, y), 2) >= 0.95
+    True
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        _init_parameters(self, locals())
+
+    # -- targets -----------------------------------------------------------
+    def _validate_targets(self, y, incremental, reset):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if reset and not incremental:
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as "
+                        f"in the previous call to fit. Previously got {self.classes_}, "
+                        f"`y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        binarizer = self._label_binarizer
+        loss = "log_loss" if binarizer.y_type_ == "multiclass" else "binary_log_loss"
+        return binarizer.transform(y).astype(bool), loss
+
+    def _stratify_validation(self, y) -> bool:
+        return y.ndim == 1
+
+    def _score_output(self, y_true, output, sample_weight) -> float:
+        return accuracy_score(y_true, self._labels(output), sample_weight=sample_weight)
+
+    def _labels(self, output):
+        if output.shape[1] == 1:
+            output = output.ravel()
+        return self._label_binarizer.inverse_transform(output)
+
+    # -- public API --------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+            The input data; transposed once to ``A[0]`` of shape (n[0], m).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, or a label-indicator matrix for multilabel targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+        classes : array of shape (n_classes,), default=None
+            All the classes over all calls; required on the first call (not
+            for multilabel indicator targets).
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first_call = "classes_" not in self.__dict__
+        if first_call:
+            if classes is None and not type_of_target(y).startswith("multilabel"):
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            binarizer = LabelBinarizer().fit(
+                y if type_of_target(y).startswith("multilabel") else classes
+            )
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+        elif classes is not None and not np.array_equal(
+            np.asarray(unique_labels(classes)), np.asarray(self.classes_)
+        ):
+            raise ValueError(
+                f"`classes={classes}` is not the same as on the first call to "
+                f"partial_fit, which was {self.classes_}."
+            )
+        try:
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        except BaseException:
+            if first_call:
+                del self._label_binarizer, self.classes_
+            raise
+
+    def predict(self, X):
+        """Predict the class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes (an indicator matrix for multilabel targets).
+        """
+        return self._labels(self._output(X))
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The probability of each class, in the order of ``classes_``.
+        """
+        return self._class_columns(self._output(X), log=False)
+
+    def predict_log_proba(self, X):
+        """Log of the probability estimates, computed from the logits.
+
+        Unlike ``np.log(predict_proba(X))``, finite wherever X is: the log
+        softmax and log sigmoid never take ``log(0)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._class_columns(self._output(X, logits=True), log=True)
+
+    def _class_columns(self, output, log):
+        """One column per class from ``A[L]``, or from the logits ``Z[L]`` if ``log``."""
+        if len(self.classes_) == 1:
+            # One class seen: it is certain.
+            return np.zeros_like(output) if log else np.ones_like(output)
+        binary = self._label_binarizer.y_type_ == "binary"
+        if log:
+            # From the logits, never log(A): log softmax(z), log s(z) and, for
+            # the first class of a binary problem, log(1 - s(z)) = log s(-z).
+            log_g = self._net.loss.log_forward
+            return np.hstack([log_g(-output), log_g(output)]) if binary else log_g(output.T).T
+        # One logistic unit p = P(classes_[1]); P(classes_[0]) = 1 - p.
+        return np.hstack([1 - output, output]) if binary else output
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
+    __doc__ = f"""Multilayer perceptron regressor, a drop-in for scikit-learn's MLPRegressor.
+
+    Trains an L-layer perceptron written from scratch in numpy, in the column
+    notation ``A[0] = X.T`` of shape ``(n[0], m)``, with an identity output and
+    half the squared error, or an exponential output and the Poisson deviance.
+
+    Parameters
+    ----------
+    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+        The loss. With several outputs, 'squared_error' is averaged over
+        them, and so is its gradient (scikit-learn's gradient is n_outputs
+        times too large, scikit-learn issue #8349).
+
+{_SHARED_PARAMETERS}
+    Attributes
+    ----------
+{_SHARED_ATTRIBUTES}
+    out_activation_ : str
+        'identity' (squared error) or 'exp' (Poisson).
+
+    See Also
+    --------
+    ScratchMLPClassifier : The classifier.
+    sklearn.neural_network.MLPRegressor : The estimator this one replaces.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from scratchmlp import ScratchMLPRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=5, noise=1, random_state=0)
+    >>> reg = ScratchMLPRegressor(solver="lbfgs", max_iter=500, random_state=0)
+    >>> reg.fit(X, y).predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseScratchMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    _y_numeric = True
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        _init_parameters(self, locals())
+
+    def _validate_targets(self, y, incremental, reset):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError(
+                "loss='poisson' requires non-negative targets y (counts or rates); "
+                f"got a minimum of {y.min()}."
+            )
+        return y.reshape(len(y), -1), self.loss
+
+    def _score_output(self, y_true, output, sample_weight) -> float:
+        return r2_score(y_true, self._values(output), sample_weight=sample_weight)
+
+    @staticmethod
+    def _values(output):
+        return output.ravel() if output.shape[1] == 1 else output
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+            The input data; transposed once to ``A[0]`` of shape (n[0], m).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict using the multilayer perceptron.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
+        """
+        return self._values(self._output(X))

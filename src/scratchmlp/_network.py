@@ -1,0 +1,530 @@
+"""The engine: forward propagation, backward propagation, cost and gradient.
+
+Shape legend (the notation of the classic derivation, kept everywhere):
+
+==========================  ==================  ================  ==========================
+math                        code                shape             note
+==========================  ==================  ================  ==========================
+m, L, n[l]                  ``m, L, n[l]``      int               ``n = layer_sizes``,
+                                                                  ``L = len(n) - 1``
+A[0] = X                    ``A[0]``            (n[0], m)         one column per sample
+W[l], b[l]                  ``W[l], b[l]``      (n[l], n[l-1]),   ``W[0] = b[0] = None``
+                                                (n[l], 1)
+Z[l] = W[l] A[l-1] + b[l]   ``Z[l]``            (n[l], m)         always pre-activation
+A[l] = g[l](Z[l])           ``A[l]``            (n[l], m)         always post-activation
+dZ[l], dA[l-1], dW[l], db   ``dZ[l]`` ...       like the primal   ``d`` = derivative of J
+s (sample weights)          ``sample_weight``   (m,)              ``S = sum(s)``
+Y                           ``Y``               (n[L], m)         one-hot / indicator / real
+lambda                      ``alpha``           float             L2 strength
+==========================  ==================  ================  ==========================
+
+The list index is the layer number ``l`` in every list here: ``Z[0]`` is
+unused, ``A[0]`` is the input, ``W[1]`` maps the input to the first hidden
+layer, ``W[L]`` the last hidden layer to the output.
+
+The cost of a weighted sample is scikit-learn's
+
+.. math::
+
+    J = \\frac{1}{S} \\sum_{i=1}^m s_i \\, \\ell(y_i, z_i)
+        + \\frac{\\lambda}{2 S} \\sum_{l=1}^L \\lVert W[l] \\rVert_F^2,
+    \\qquad S = \\sum_i s_i,
+
+(``s_i = 1`` and ``S = m`` without weights), whose gradient is, for
+``l = L, ..., 1``:
+
+.. math::
+
+    dZ[L] &= (A[L] - Y) \\operatorname{diag}(s) \\\\
+    dW[l] &= \\frac{1}{S} \\left( dZ[l] \\, A[l-1]^T + \\lambda W[l] \\right) \\\\
+    db[l] &= \\frac{1}{S} \\sum_{i} dZ[l]_{:, i} \\\\
+    dA[l-1] &= W[l]^T dZ[l] \\\\
+    dZ[l-1] &= dA[l-1] \\odot g'[l-1](Z[l-1])
+
+All parameters live in one flat vector ``theta``; ``W[l]`` and ``b[l]`` are
+views into it, and gradients share the same layout. L-BFGS then needs no
+packing, and an optimizer step is a few vector operations.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from ._activations import ACTIVATIONS, Activation
+from ._losses import LOSSES, OutputLoss
+
+__all__ = [
+    "Network",
+    "Cache",
+    "Gradient",
+    "Workspace",
+    "parameter_views",
+    "dense_forward",
+    "dense_backward",
+    "forward",
+    "backward",
+    "cost",
+    "cost_and_gradient",
+]
+
+Layers = list  # a list indexed by the layer number l = 0..L
+
+
+def n_parameters(layer_sizes: Sequence[int]) -> int:
+    """Number of weights and biases of a network with ``layer_sizes``."""
+    n = layer_sizes
+    return sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
+
+
+def parameter_views(theta: NDArray, layer_sizes: Sequence[int]) -> tuple[Layers, Layers]:
+    """Views ``W[l]``, ``b[l]`` into a flat parameter vector.
+
+    The layout is ``[W[1], b[1], W[2], b[2], ..., W[L], b[L]]``, each ``W[l]``
+    in C order.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_parameters,)
+    layer_sizes : sequence of int
+        ``n[0], ..., n[L]``.
+
+    Returns
+    -------
+    W : list of length L + 1
+        ``W[0] = None``, ``W[l]`` an ndarray view of shape (n[l], n[l-1]).
+    b : list of length L + 1
+        ``b[0] = None``, ``b[l]`` an ndarray view of shape (n[l], 1).
+    """
+    n = layer_sizes
+    W: Layers = [None]
+    b: Layers = [None]
+    start = 0
+    for l in range(1, len(n)):
+        stop = start + n[l] * n[l - 1]
+        W.append(theta[start:stop].reshape(n[l], n[l - 1]))
+        start, stop = stop, stop + n[l]
+        b.append(theta[start:stop].reshape(n[l], 1))
+        start = stop
+    return W, b
+
+
+class Network:
+    """The parameters and functions of an L-layer perceptron.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``n[0], ..., n[L]``: inputs, hidden layers, outputs.
+    activation : str or sequence of str
+        The hidden activation ``g[l]`` for ``l = 1..L-1``: one name for all
+        hidden layers, or one name per hidden layer.
+    loss : str
+        A key of :data:`scratchmlp._losses.LOSSES`; fixes ``g[L]``.
+    dtype : numpy dtype, default=float64
+    theta : ndarray of shape (n_parameters,), optional
+        Initial parameters (used as is, not copied); zeros when omitted.
+
+    Attributes
+    ----------
+    L : int
+        Number of layers with weights.
+    W, b : list of ndarray
+        ``W[l]`` of shape (n[l], n[l-1]) and ``b[l]`` of shape (n[l], 1),
+        views into ``theta``; index 0 is None.
+    g : list
+        ``g[l]`` is layer ``l``'s activation (``g[0]`` is None); ``g[L]``
+        is the output activation, whose gradient comes from the loss.
+    loss : OutputLoss
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activation: str | Sequence[str],
+        loss: str,
+        dtype=np.float64,
+        theta: NDArray | None = None,
+    ) -> None:
+        self.layer_sizes = [int(k) for k in layer_sizes]
+        self.L = len(self.layer_sizes) - 1
+        hidden = [activation] * (self.L - 1) if isinstance(activation, str) else list(activation)
+        if len(hidden) != self.L - 1:
+            raise ValueError(
+                f"Expected {self.L - 1} hidden activations, got {len(hidden)}."
+            )
+        self.loss: OutputLoss = LOSSES[loss]
+        self.activation_names: Layers = [None, *hidden, self.loss.out_activation]
+        self.g: Layers = [None, *(ACTIVATIONS[name] for name in hidden), self.loss]
+        if theta is None:
+            theta = np.zeros(n_parameters(self.layer_sizes), dtype=dtype)
+        self.theta = theta
+        self.W, self.b = parameter_views(theta, self.layer_sizes)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The floating dtype of the parameters and of every computation."""
+        return self.theta.dtype
+
+    def copy(self) -> "Network":
+        """A network with the same structure and a copy of the parameters."""
+        return Network(
+            self.layer_sizes,
+            self.activation_names[1 : self.L],
+            self.loss.name,
+            theta=self.theta.copy(),
+        )
+
+    def set_theta(self, theta: NDArray) -> None:
+        """Copy a flat parameter vector in (casting to this network's dtype)."""
+        np.copyto(self.theta, theta, casting="same_kind")
+
+    # Pickle only the flat vector: the views are rebuilt on load, so they stay
+    # views (pickling the lists would store detached copies).
+    def __getstate__(self) -> dict:
+        return {
+            "layer_sizes": self.layer_sizes,
+            "activation": self.activation_names[1 : self.L],
+            "loss": self.loss.name,
+            "theta": self.theta,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(
+            state["layer_sizes"], state["activation"], state["loss"], theta=state["theta"]
+        )
+
+
+class Cache:
+    """What the forward pass keeps for the backward pass: ``Z[l]`` and ``A[l]``.
+
+    Attributes
+    ----------
+    Z : list of ndarray
+        ``Z[l]`` of shape (n[l], m), ``Z[0] = None``.
+    A : list
+        ``A[0]`` the input (n[0], m), dense or sparse; ``A[l]`` of shape (n[l], m).
+    """
+
+    def __init__(self, Z: Layers, A: Layers) -> None:
+        self.Z = Z
+        self.A = A
+
+    @classmethod
+    def empty(cls, layer_sizes: Sequence[int], m: int, dtype) -> "Cache":
+        """Newly allocated buffers for a batch of ``m`` samples."""
+        n = layer_sizes
+        Z = [None] + [np.empty((n[l], m), dtype=dtype) for l in range(1, len(n))]
+        A = [None] + [np.empty((n[l], m), dtype=dtype) for l in range(1, len(n))]
+        return cls(Z, A)
+
+
+class Gradient:
+    """The gradient of the cost: one flat vector with ``dW[l]``, ``db[l]`` views.
+
+    Attributes
+    ----------
+    flat : ndarray of shape (n_parameters,)
+        Same layout as :attr:`Network.theta`.
+    dW, db : list of ndarray
+        ``dW[l]`` of shape (n[l], n[l-1]), ``db[l]`` of shape (n[l], 1).
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], dtype) -> None:
+        self.flat = np.zeros(n_parameters(layer_sizes), dtype=dtype)
+        self.dW, self.db = parameter_views(self.flat, layer_sizes)
+
+
+class Workspace:
+    """Buffers reused across the batches of a fit: one object, not argument lists.
+
+    It holds, for batches of up to ``max_m`` samples, the forward cache, the
+    backward deltas ``dZ[l]`` and the gradient, so that a training step
+    allocates nothing of the size of a layer.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+    max_m : int
+        The largest batch.
+    dtype : numpy dtype
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], max_m: int, dtype) -> None:
+        self.layer_sizes = list(layer_sizes)
+        self.max_m = int(max_m)
+        self.dtype = np.dtype(dtype)
+        n = self.layer_sizes
+        # Flat storage, viewed as (n[l], m) for any m <= max_m: the first
+        # n[l] * m entries of a flat buffer are a C-contiguous (n[l], m) array.
+        self._Z = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, len(n))]
+        self._A = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, len(n))]
+        self._dZ = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, len(n))]
+        # Gathered input batch, stored sample by sample so that the gather
+        # copies whole samples; A[0] is its transpose.
+        self._A0 = np.empty(n[0] * max_m, dtype)
+        self.grad = Gradient(n, dtype)
+
+    @staticmethod
+    def _view(flat: NDArray, rows: int, m: int) -> NDArray:
+        return flat[: rows * m].reshape(rows, m)
+
+    def cache(self, m: int) -> Cache:
+        """The forward buffers ``Z[l]``, ``A[l]`` shaped for ``m`` samples."""
+        n = self.layer_sizes
+        Z = [None] + [self._view(self._Z[l], n[l], m) for l in range(1, len(n))]
+        A = [None] + [self._view(self._A[l], n[l], m) for l in range(1, len(n))]
+        return Cache(Z, A)
+
+    def deltas(self, m: int) -> Layers:
+        """The backward buffers ``dZ[l]`` shaped for ``m`` samples."""
+        n = self.layer_sizes
+        return [None] + [self._view(self._dZ[l], n[l], m) for l in range(1, len(n))]
+
+    def input_buffer(self, m: int) -> NDArray:
+        """A buffer of shape (n[0], m) for a gathered batch ``A[0]``."""
+        return self._view(self._A0, m, self.layer_sizes[0]).T
+
+
+# --------------------------------------------------------------------------
+# One dense layer, forward and backward.
+# --------------------------------------------------------------------------
+def dense_forward(W: NDArray, b: NDArray, A_prev, out: NDArray) -> NDArray:
+    """``Z[l] = W[l] A[l-1] + b[l]``.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n[l], n[l-1])
+    b : ndarray of shape (n[l], 1)
+    A_prev : ndarray or sparse matrix of shape (n[l-1], m)
+    out : ndarray of shape (n[l], m)
+
+    Returns
+    -------
+    Z : ndarray of shape (n[l], m)
+        ``out``.
+    """
+    if sp.issparse(A_prev):
+        # sparse @ dense is scipy's fast path: (A^T W^T)^T = W A.
+        out[...] = (A_prev.T @ W.T).T
+    else:
+        np.matmul(W, A_prev, out=out)
+    out += b
+    return out
+
+
+def dense_backward(
+    dZ: NDArray,
+    A_prev,
+    W: NDArray,
+    alpha: float,
+    S: float,
+    dW: NDArray,
+    db: NDArray,
+    dA_prev: NDArray | None = None,
+) -> NDArray | None:
+    """Gradients of layer ``l`` from ``dZ[l]``; the matched pair of :func:`dense_forward`.
+
+    .. math::
+
+        dW[l] = (dZ[l] A[l-1]^T + \\lambda W[l]) / S, \\quad
+        db[l] = \\textstyle\\sum_i dZ[l]_{:,i} / S, \\quad
+        dA[l-1] = W[l]^T dZ[l]
+
+    Parameters
+    ----------
+    dZ : ndarray of shape (n[l], m)
+        Weighted by the sample weights, not yet divided by ``S``.
+    A_prev : ndarray or sparse matrix of shape (n[l-1], m)
+    W : ndarray of shape (n[l], n[l-1])
+    alpha : float
+    S : float
+        The sum of the sample weights of the batch (``m`` without weights).
+    dW : ndarray of shape (n[l], n[l-1])
+        Written in place.
+    db : ndarray of shape (n[l], 1)
+        Written in place.
+    dA_prev : ndarray of shape (n[l-1], m), optional
+        Where to write ``dA[l-1]``; not computed when None (layer 1 needs none).
+
+    Returns
+    -------
+    dA_prev : ndarray of shape (n[l-1], m) or None
+    """
+    if sp.issparse(A_prev):
+        dW[...] = (A_prev @ dZ.T).T
+    else:
+        np.matmul(dZ, A_prev.T, out=dW)
+    if alpha:
+        dW += alpha * W
+    dW /= S
+    np.sum(dZ, axis=1, keepdims=True, out=db)
+    db /= S
+    if dA_prev is not None:
+        np.matmul(W.T, dZ, out=dA_prev)
+    return dA_prev
+
+
+# --------------------------------------------------------------------------
+# The whole network.
+# --------------------------------------------------------------------------
+def forward(net: Network, A0, cache: Cache | None = None) -> Cache:
+    """Forward propagation: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g[l](Z[l])``.
+
+    Parameters
+    ----------
+    net : Network
+    A0 : ndarray or sparse matrix of shape (n[0], m)
+        The input, one column per sample, of the network's dtype.
+    cache : Cache, optional
+        Buffers to write into (e.g. from :meth:`Workspace.cache`); new ones
+        are allocated when omitted.
+
+    Returns
+    -------
+    cache : Cache
+        ``cache.A[0] is A0``; ``Z[l]``, ``A[l]`` for ``l = 1..L``.
+    """
+    if cache is None:
+        cache = Cache.empty(net.layer_sizes, A0.shape[1], net.dtype)
+    Z, A = cache.Z, cache.A
+    A[0] = A0
+    for l in range(1, net.L + 1):
+        dense_forward(net.W[l], net.b[l], A[l - 1], out=Z[l])
+        net.g[l].forward(Z[l], A[l])
+    return cache
+
+
+def _weight_total(sample_weight: NDArray | None, m: int) -> float:
+    return float(m) if sample_weight is None else float(sample_weight.sum())
+
+
+def backward(
+    net: Network,
+    cache: Cache,
+    Y: NDArray,
+    sample_weight: NDArray | None = None,
+    alpha: float = 0.0,
+    grad: Gradient | None = None,
+    deltas: Layers | None = None,
+) -> Gradient:
+    """Backward propagation: ``dW[l]``, ``db[l]`` for ``l = L, ..., 1``.
+
+    Parameters
+    ----------
+    net : Network
+    cache : Cache
+        From :func:`forward` on the same batch; not modified.
+    Y : ndarray of shape (n[L], m)
+        Targets.
+    sample_weight : ndarray of shape (m,), optional
+    alpha : float, default=0.0
+        L2 strength.
+    grad : Gradient, optional
+        Written in place; allocated when omitted.
+    deltas : list of ndarray, optional
+        Buffers ``dZ[l]`` of shape (n[l], m) (e.g. :meth:`Workspace.deltas`).
+
+    Returns
+    -------
+    grad : Gradient
+        The gradient of :func:`cost`. All zeros when the weights sum to 0.
+    """
+    Z, A, W, L = cache.Z, cache.A, net.W, net.L
+    m = A[L].shape[1]
+    if grad is None:
+        grad = Gradient(net.layer_sizes, net.dtype)
+    S = _weight_total(sample_weight, m)
+    if S == 0:
+        # No sample carries weight: J is constant in the data, take no step.
+        grad.flat[:] = 0
+        return grad
+    if deltas is None:
+        deltas = [None] + [np.empty_like(A[l]) for l in range(1, L + 1)]
+    dZ = deltas
+    net.loss.output_delta(Y, A[L], out=dZ[L])  # dZ[L] = A[L] - Y
+    if sample_weight is not None:
+        dZ[L] *= sample_weight
+    for l in range(L, 0, -1):
+        dA_prev = dZ[l - 1] if l > 1 else None
+        dense_backward(dZ[l], A[l - 1], W[l], alpha, S, grad.dW[l], grad.db[l], dA_prev)
+        if l > 1:
+            net.g[l - 1].backward(Z[l - 1], A[l - 1], dZ[l - 1])  # dA[l-1] -> dZ[l-1]
+    return grad
+
+
+def cost(
+    net: Network,
+    cache: Cache,
+    Y: NDArray,
+    sample_weight: NDArray | None = None,
+    alpha: float = 0.0,
+) -> float:
+    """The cost ``J``: weighted mean loss plus the L2 penalty (see the module docstring).
+
+    Parameters
+    ----------
+    net : Network
+    cache : Cache
+        From :func:`forward`.
+    Y : ndarray of shape (n[L], m)
+    sample_weight : ndarray of shape (m,), optional
+    alpha : float, default=0.0
+
+    Returns
+    -------
+    J : float
+        0.0 when the weights sum to 0.
+    """
+    L = net.L
+    m = cache.A[L].shape[1]
+    S = _weight_total(sample_weight, m)
+    if S == 0:
+        return 0.0
+    losses = net.loss.sample_losses(Y, cache.Z[L], cache.A[L])  # (m,)
+    data = losses.sum() if sample_weight is None else losses @ sample_weight
+    penalty = sum(np.dot(net.W[l].ravel(), net.W[l].ravel()) for l in range(1, L + 1))
+    return float((data + 0.5 * alpha * penalty) / S)
+
+
+def cost_and_gradient(
+    net: Network,
+    A0,
+    Y: NDArray,
+    sample_weight: NDArray | None = None,
+    alpha: float = 0.0,
+    workspace: Workspace | None = None,
+) -> tuple[float, Gradient]:
+    """``J`` and its gradient at the network's current parameters.
+
+    This is the one function that L-BFGS minimises and that the gradient
+    checks compare against finite differences.
+
+    Parameters
+    ----------
+    net : Network
+    A0 : ndarray or sparse matrix of shape (n[0], m)
+    Y : ndarray of shape (n[L], m)
+    sample_weight : ndarray of shape (m,), optional
+    alpha : float, default=0.0
+    workspace : Workspace, optional
+        Buffers for ``m`` samples, reused across calls.
+
+    Returns
+    -------
+    J : float
+    grad : Gradient
+        The workspace's gradient when a workspace is given (overwritten by
+        the next call).
+    """
+    m = A0.shape[1]
+    if workspace is not None:
+        cache = forward(net, A0, workspace.cache(m))
+        grad, deltas = workspace.grad, workspace.deltas(m)
+    else:
+        cache, grad, deltas = forward(net, A0), None, None
+    J = cost(net, cache, Y, sample_weight, alpha)
+    return J, backward(net, cache, Y, sample_weight, alpha, grad, deltas)

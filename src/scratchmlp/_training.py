@@ -1,0 +1,302 @@
+"""Mini-batch training: batches, epochs, stopping rules, curves.
+
+The loop is split into the steps a reader looks for: :func:`iter_batches`
+(which samples), :func:`run_epoch` (one pass over them),
+:func:`record_epoch` (curves and the no-improvement count) and
+:func:`train_stochastic` (epochs until a stopping rule). Nothing here knows
+about scikit-learn: validation scores come in as a function, and the outcome
+goes back as a value for the estimator to turn into warnings or errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from ._network import Network, Workspace, cost_and_gradient
+
+__all__ = [
+    "TrainingData",
+    "TrainingState",
+    "StochasticConfig",
+    "iter_batches",
+    "run_epoch",
+    "record_epoch",
+    "train_stochastic",
+]
+
+# Outcomes of train_stochastic.
+CONTINUE = "continue"  # one epoch of partial_fit done, nothing to report
+CONVERGED = "converged"  # the stopping rule fired
+MAX_ITER = "max_iter"  # max_iter epochs without convergence
+DIVERGED = "diverged"  # the cost became non-finite after some steps
+NON_FINITE_INPUT = "non_finite_input"  # non-finite before any step: the data
+
+
+def gather_columns(M: NDArray, idx: NDArray, out: NDArray) -> NDArray:
+    """``out = M[:, idx]`` without copying ``M`` (columns are samples).
+
+    Parameters
+    ----------
+    M : ndarray of shape (k, m)
+    idx : ndarray of int of shape (mb,)
+    out : ndarray of shape (k, mb)
+    """
+    if M.T.flags.c_contiguous and out.T.flags.c_contiguous:
+        # The samples of a transposed C-ordered X are contiguous rows of M.T:
+        # np.take along them copies whole samples into the reused buffer.
+        np.take(M.T, idx, axis=0, out=out.T, mode="clip")
+    else:
+        out[...] = M[:, idx]
+    return out
+
+
+@dataclass
+class TrainingData:
+    """A training set in the engine's layout, possibly a subset of the columns.
+
+    Attributes
+    ----------
+    A0 : ndarray or sparse matrix of shape (n[0], m_all)
+    Y : ndarray of shape (n[L], m_all)
+    sample_weight : ndarray of shape (m_all,) or None
+    index : ndarray of int of shape (m,) or None
+        The samples to train on (e.g. without the validation set); all when
+        None. Selecting by index keeps training memory O(batch), not O(m).
+    """
+
+    A0: object
+    Y: NDArray
+    sample_weight: NDArray | None = None
+    index: NDArray | None = None
+
+    @property
+    def m(self) -> int:
+        return self.A0.shape[1] if self.index is None else len(self.index)
+
+    def batch(self, idx, workspace: Workspace):
+        """``(A0, Y, s)`` of the samples ``idx`` (a slice or an index array)."""
+        if self.index is not None:
+            idx = self.index[idx]
+        s = None if self.sample_weight is None else self.sample_weight[idx]
+        if isinstance(idx, slice) or sp.issparse(self.A0):
+            return self.A0[:, idx], self.Y[:, idx], s
+        A0 = gather_columns(self.A0, idx, workspace.input_buffer(len(idx)))
+        return A0, self.Y[:, idx], s
+
+
+@dataclass
+class StochasticConfig:
+    """The estimator parameters the mini-batch loop needs."""
+
+    batch_size: int
+    max_iter: int
+    shuffle: bool
+    tol: float
+    n_iter_no_change: float
+    alpha: float
+    early_stopping: bool = False
+    incremental: bool = False
+    verbose: bool = False
+
+
+@dataclass
+class TrainingState:
+    """What persists across epochs, and across ``warm_start`` / ``partial_fit``.
+
+    Attributes mirror scikit-learn's fitted attributes: ``loss_curve`` is
+    ``loss_curve_``, ``n_iter`` is ``n_iter_``, ``t`` is ``t_`` (samples
+    seen), ``best_theta`` the parameters of the best validation score.
+    """
+
+    early_stopping: bool = False
+    loss: float | None = None
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list | None = None
+    best_loss: float | None = np.inf
+    best_validation_score: float | None = None
+    no_improvement_count: int = 0
+    n_iter: int = 0
+    t: int = 0
+    best_theta: NDArray | None = None
+
+    def __post_init__(self) -> None:
+        if self.early_stopping:
+            self.validation_scores = []
+            self.best_validation_score = -np.inf
+            self.best_loss = None
+
+
+def iter_batches(
+    m: int, batch_size: int, rng: np.random.RandomState | None
+) -> Iterator:
+    """The batches of one epoch over ``m`` samples.
+
+    Parameters
+    ----------
+    m : int
+    batch_size : int
+    rng : numpy.random.RandomState or None
+        Shuffle with it; None keeps the samples in order.
+
+    Yields
+    ------
+    idx : slice, or ndarray of int of shape (<= batch_size,)
+    """
+    if rng is None:
+        for start in range(0, m, batch_size):
+            yield slice(start, min(start + batch_size, m))
+        return
+    order = np.arange(m)
+    rng.shuffle(order)
+    for start in range(0, m, batch_size):
+        yield order[start : start + batch_size]
+
+
+def run_epoch(
+    net: Network,
+    optimizer,
+    data: TrainingData,
+    batches,
+    workspace: Workspace,
+    alpha: float,
+) -> tuple[float, int]:
+    """One pass over ``batches``: forward, backward and a step per batch.
+
+    Returns
+    -------
+    loss : float
+        The batch costs averaged with the batch sizes as weights (scikit-learn's
+        ``loss_``); non-finite as soon as one batch's cost is, in which case
+        the epoch stops there.
+    steps : int
+        The optimizer steps taken.
+    """
+    total, steps = 0.0, 0
+    for idx in batches:
+        A0, Y, s = data.batch(idx, workspace)
+        if s is not None and not s.any():
+            continue  # no weight in this batch: nothing to learn from it
+        J, grad = cost_and_gradient(net, A0, Y, s, alpha, workspace)
+        if not np.isfinite(J):
+            return J, steps
+        optimizer.step(net.theta, grad.flat)
+        steps += 1
+        total += J * A0.shape[1]
+    return total / data.m, steps
+
+
+def record_epoch(
+    state: TrainingState,
+    loss: float,
+    config: StochasticConfig,
+    net: Network,
+    val_score: float | None = None,
+) -> None:
+    """Append the epoch to the curves and update the no-improvement count.
+
+    Without early stopping an epoch counts as an improvement when the
+    training loss fell by more than ``tol`` below the best so far; with it,
+    when the validation score rose by more than ``tol`` above the best (whose
+    parameters are then kept in ``state.best_theta``).
+    """
+    state.n_iter += 1
+    state.loss = loss
+    state.loss_curve.append(loss)
+    if config.verbose:
+        print("Iteration %d, loss = %.8f" % (state.n_iter, loss))
+    if config.early_stopping:
+        state.validation_scores.append(val_score)
+        if config.verbose:
+            print("Validation score: %f" % val_score)
+        improved = val_score >= state.best_validation_score + config.tol
+        if val_score > state.best_validation_score:
+            state.best_validation_score = val_score
+            state.best_theta = net.theta.copy()
+    else:
+        improved = loss <= state.best_loss - config.tol
+        state.best_loss = min(state.best_loss, loss)
+    state.no_improvement_count = 0 if improved else state.no_improvement_count + 1
+
+
+def _stopping_message(config: StochasticConfig) -> str:
+    what = "Validation score" if config.early_stopping else "Training loss"
+    return "%s did not improve more than tol=%f for %d consecutive epochs." % (
+        what,
+        config.tol,
+        config.n_iter_no_change,
+    )
+
+
+def train_stochastic(
+    net: Network,
+    optimizer,
+    data: TrainingData,
+    config: StochasticConfig,
+    state: TrainingState,
+    rng: np.random.RandomState,
+    score_validation: Callable[[Network], float] | None = None,
+) -> str:
+    """Train ``net`` in place with mini-batches until a stopping rule.
+
+    Parameters
+    ----------
+    net : Network
+    optimizer : SGD or Adam
+    data : TrainingData
+    config : StochasticConfig
+    state : TrainingState
+        Updated in place after each completed epoch.
+    rng : numpy.random.RandomState
+        For the shuffles.
+    score_validation : callable ``net -> float``, optional
+        The validation score, required with early stopping.
+
+    Returns
+    -------
+    outcome : str
+        One of ``"continue"`` (an incremental epoch), ``"converged"``,
+        ``"max_iter"``, ``"diverged"`` (the cost or the parameters became
+        non-finite; ``net`` holds the last finite ones) or
+        ``"non_finite_input"`` (non-finite before any step: the data is at
+        fault; ``net`` is unchanged).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Propagated, after restoring the parameters of the last completed
+        epoch (``state`` only ever records completed epochs).
+    """
+    batch_size = min(config.batch_size, data.m)
+    workspace = Workspace(net.layer_sizes, batch_size, net.dtype)
+    snapshot = np.empty_like(net.theta)
+    max_epochs = 1 if config.incremental else config.max_iter
+    for epoch in range(max_epochs):
+        np.copyto(snapshot, net.theta)
+        batches = iter_batches(data.m, batch_size, rng if config.shuffle else None)
+        try:
+            loss, steps = run_epoch(
+                net, optimizer, data, batches, workspace, config.alpha
+            )
+        except KeyboardInterrupt:
+            np.copyto(net.theta, snapshot)
+            raise
+        if not (np.isfinite(loss) and np.isfinite(net.theta).all()):
+            np.copyto(net.theta, snapshot)
+            # Non-finite before the first step of this call: the data, not
+            # the optimizer, is at fault.
+            return NON_FINITE_INPUT if epoch == 0 and steps == 0 else DIVERGED
+        state.t += data.m
+        val_score = score_validation(net) if config.early_stopping else None
+        record_epoch(state, loss, config, net, val_score)
+        optimizer.end_epoch(state.t)
+        if state.no_improvement_count > config.n_iter_no_change:
+            if optimizer.on_plateau(_stopping_message(config), config.verbose):
+                return CONVERGED
+            state.no_improvement_count = 0
+    return CONTINUE if config.incremental else MAX_ITER
+
