@@ -339,7 +339,7 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         proba : ndarray of shape (n_samples, n_classes)
             The probability of each class, in the order of ``classes_``.
         """
-        return self._class_columns(self._output(X), log=False)
+        return self._class_columns(self._output(X, logits=True), log=False)
 
     def predict_log_proba(self, X):
         """Log of the probability estimates, computed from the logits.
@@ -357,19 +357,25 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         """
         return self._class_columns(self._output(X, logits=True), log=True)
 
-    def _class_columns(self, output, log):
-        """One column per class from ``A[L]``, or from the logits ``Z[L]`` if ``log``."""
+    def _class_columns(self, Z, log):
+        """One column per class from the logits ``Z[L].T`` of shape (m, n[L])."""
         if len(self.classes_) == 1:
             # One class seen: it is certain.
-            return np.zeros_like(output) if log else np.ones_like(output)
-        binary = self._label_binarizer.y_type_ == "binary"
-        if log:
-            # From the logits, never log(A): log softmax(z), log s(z) and, for
-            # the first class of a binary problem, log(1 - s(z)) = log s(-z).
-            log_g = self._net.loss.log_forward
-            return np.hstack([log_g(-output), log_g(output)]) if binary else log_g(output.T).T
-        # One logistic unit p = P(classes_[1]); P(classes_[0]) = 1 - p.
-        return np.hstack([1 - output, output]) if binary else output
+            return np.zeros_like(Z) if log else np.ones_like(Z)
+        loss = self._net.loss
+        g = loss.log_forward if log else (lambda Z_L: loss.forward(Z_L, np.empty_like(Z_L)))
+        if self._label_binarizer.y_type_ == "binary":
+            # One logistic unit: P(classes_[1]) = s(z), and P(classes_[0]) =
+            # 1 - s(z) = s(-z), which stays accurate where s(z) rounds to 1.
+            out = np.hstack([g(-Z), g(Z)])
+        else:
+            out = g(Z.T).T  # the engine's functions work on columns
+        if not log:
+            # A probability below the smallest normal number is reported as
+            # that number, not 0, so that log(predict_proba) stays finite
+            # like predict_log_proba.
+            np.maximum(out, np.finfo(out.dtype).tiny, out=out)
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
