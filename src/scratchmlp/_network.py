@@ -35,11 +35,15 @@ The cost of a weighted sample is scikit-learn's
 
 .. math::
 
-    dZ[L] &= (A[L] - Y) \\operatorname{diag}(s) \\\\
-    dW[l] &= \\frac{1}{S} \\left( dZ[l] \\, A[l-1]^T + \\lambda W[l] \\right) \\\\
-    db[l] &= \\frac{1}{S} \\sum_{i} dZ[l]_{:, i} \\\\
+    dZ[L] &= \\frac{1}{S} (A[L] - Y) \\operatorname{diag}(s) \\\\
+    dW[l] &= dZ[l] \\, A[l-1]^T + \\frac{\\lambda}{S} W[l] \\\\
+    db[l] &= \\textstyle\\sum_{i} dZ[l]_{:, i} \\\\
     dA[l-1] &= W[l]^T dZ[l] \\\\
     dZ[l-1] &= dA[l-1] \\odot g'[l-1](Z[l-1])
+
+``dZ[l]`` is the derivative of the cost ``J`` itself, so the weights and the
+``1/S`` enter once, at the output, and every layer below is the plain chain
+rule.
 
 All parameters live in one flat vector ``theta``; ``W[l]`` and ``b[l]`` are
 views into it, and gradients share the same layout. L-BFGS then needs no
@@ -53,8 +57,9 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from scipy.linalg.blas import get_blas_funcs
 
-from ._activations import ACTIVATIONS, Activation
+from ._activations import ACTIVATIONS
 from ._losses import LOSSES, OutputLoss
 
 __all__ = [
@@ -320,8 +325,7 @@ def dense_backward(
     dZ: NDArray,
     A_prev,
     W: NDArray,
-    alpha: float,
-    S: float,
+    l2: float,
     dW: NDArray,
     db: NDArray,
     dA_prev: NDArray | None = None,
@@ -330,19 +334,18 @@ def dense_backward(
 
     .. math::
 
-        dW[l] = (dZ[l] A[l-1]^T + \\lambda W[l]) / S, \\quad
-        db[l] = \\textstyle\\sum_i dZ[l]_{:,i} / S, \\quad
+        dW[l] = dZ[l] A[l-1]^T + \\tfrac{\\lambda}{S} W[l], \\quad
+        db[l] = \\textstyle\\sum_i dZ[l]_{:,i}, \\quad
         dA[l-1] = W[l]^T dZ[l]
 
     Parameters
     ----------
     dZ : ndarray of shape (n[l], m)
-        Weighted by the sample weights, not yet divided by ``S``.
+        The derivative of the cost with respect to ``Z[l]``.
     A_prev : ndarray or sparse matrix of shape (n[l-1], m)
     W : ndarray of shape (n[l], n[l-1])
-    alpha : float
-    S : float
-        The sum of the sample weights of the batch (``m`` without weights).
+    l2 : float
+        The L2 factor :math:`\\lambda / S`.
     dW : ndarray of shape (n[l], n[l-1])
         Written in place.
     db : ndarray of shape (n[l], 1)
@@ -358,14 +361,21 @@ def dense_backward(
         dW[...] = (A_prev @ dZ.T).T
     else:
         np.matmul(dZ, A_prev.T, out=dW)
-    if alpha:
-        dW += alpha * W
-    dW /= S
+    if l2:
+        _axpy(l2, W, dW)
     np.sum(dZ, axis=1, keepdims=True, out=db)
-    db /= S
     if dA_prev is not None:
         np.matmul(W.T, dZ, out=dA_prev)
     return dA_prev
+
+
+def _axpy(a: float, x: NDArray, y: NDArray) -> None:
+    """``y += a * x`` in one pass, without a temporary (BLAS axpy on contiguous arrays)."""
+    if x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype:
+        axpy = get_blas_funcs("axpy", (x,))
+        axpy(x.ravel(), y.ravel(), a=a)  # ravel() of contiguous arrays: views, updated in place
+    else:
+        y += a * x
 
 
 # --------------------------------------------------------------------------
@@ -445,12 +455,15 @@ def backward(
     if deltas is None:
         deltas = [None] + [np.empty_like(A[l]) for l in range(1, L + 1)]
     dZ = deltas
-    net.loss.output_delta(Y, A[L], out=dZ[L])  # dZ[L] = A[L] - Y
-    if sample_weight is not None:
-        dZ[L] *= sample_weight
+    net.loss.output_delta(Y, A[L], out=dZ[L])  # A[L] - Y, each sample's dl/dz
+    # J = sum_i s_i l_i / S, so dJ/dZ[L] scales column i by s_i / S.
+    if sample_weight is None:
+        dZ[L] /= S
+    else:
+        dZ[L] *= sample_weight / S
     for l in range(L, 0, -1):
         dA_prev = dZ[l - 1] if l > 1 else None
-        dense_backward(dZ[l], A[l - 1], W[l], alpha, S, grad.dW[l], grad.db[l], dA_prev)
+        dense_backward(dZ[l], A[l - 1], W[l], alpha / S, grad.dW[l], grad.db[l], dA_prev)
         if l > 1:
             net.g[l - 1].backward(Z[l - 1], A[l - 1], dZ[l - 1])  # dA[l-1] -> dZ[l-1]
     return grad

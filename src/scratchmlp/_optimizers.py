@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.linalg.blas import get_blas_funcs
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
@@ -84,11 +85,12 @@ class SGD:
     def step(self, theta: NDArray, grad: NDArray) -> None:
         """Update ``theta`` in place from ``grad`` (both of shape (n_params,))."""
         lr, mu, v = self.learning_rate, self.momentum, self.velocity
+        axpy = get_blas_funcs("axpy", (theta,))  # y += a x, in place, one pass
         v *= mu
-        v -= lr * grad
+        axpy(grad, v, a=-lr)  # v = mu v - lr grad
         if self.nesterov:
-            theta += mu * v
-            theta -= lr * grad
+            axpy(v, theta, a=mu)
+            axpy(grad, theta, a=-lr)  # theta += mu v - lr grad
         else:
             theta += v
 
@@ -156,17 +158,35 @@ class Adam:
     def step(self, theta: NDArray, grad: NDArray) -> None:
         """Update ``theta`` in place from ``grad`` (both of shape (n_params,))."""
         self.t += 1
-        b1, b2 = self.beta_1, self.beta_2
-        self.m *= b1
-        self.m += (1 - b1) * grad
-        self.v *= b2
-        self.v += (1 - b2) * np.square(grad)
+        b1, b2, m, v = self.beta_1, self.beta_2, self.m, self.v
         self.learning_rate = (
             self.learning_rate_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         )
-        denominator = np.sqrt(self.v)
-        denominator += self.epsilon
-        theta -= self.learning_rate * self.m / denominator
+        # Nine passes over the parameters, no allocation: the scratch vector
+        # holds grad^2, then the step direction m / (sqrt(v) + eps).
+        axpy = get_blas_funcs("axpy", (theta,))
+        scratch = self._scratch(theta)
+        m *= b1
+        axpy(grad, m, a=1 - b1)
+        np.square(grad, out=scratch)
+        v *= b2
+        axpy(scratch, v, a=1 - b2)
+        np.sqrt(v, out=scratch)
+        scratch += self.epsilon
+        np.divide(m, scratch, out=scratch)
+        axpy(scratch, theta, a=-self.learning_rate)
+
+    def _scratch(self, theta: NDArray) -> NDArray:
+        # Not pickled state: recreated lazily after a copy or an unpickle.
+        scratch = self.__dict__.get("_scratch_buffer")
+        if scratch is None or scratch.shape != theta.shape or scratch.dtype != theta.dtype:
+            scratch = self._scratch_buffer = np.empty_like(theta)
+        return scratch
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_scratch_buffer", None)
+        return state
 
     def end_epoch(self, t: int) -> None:
         """Adam has no epoch schedule."""
