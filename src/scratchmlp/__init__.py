@@ -7,8 +7,13 @@ take the same parameters as :class:`sklearn.neural_network.MLPClassifier` and
 ``A[0] = X`` of shape ``(n[0], m)``.
 """
 
+from . import callbacks
 from ._base import DivergenceWarning
+from ._gradcheck import check_gradients
 from ._mlp import ScratchMLPClassifier, ScratchMLPRegressor
+from ._onnx import install_skl2onnx_hook as _install_skl2onnx_hook
+
+_install_skl2onnx_hook()  # ONNX converters, registered once skl2onnx is imported
 
 __version__ = "0.1.0"
 
@@ -17,4 +22,6 @@ __all__ = [
     "ScratchMLPClassifier",
     "ScratchMLPRegressor",
     "__version__",
+    "callbacks",
+    "check_gradients",
 ]

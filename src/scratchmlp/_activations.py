@@ -8,6 +8,9 @@ Every activation is an :class:`Activation`, a name with two small functions:
   activations the derivative is cheapest in terms of the output
   (:math:`\\sigma' = \\sigma (1 - \\sigma)`, :math:`\\tanh' = 1 - \\tanh^2`).
 
+Besides scikit-learn's four and ``leaky_relu``, ``elu``, ``gelu`` (the exact
+erf form), ``softplus`` and ``silu`` (swish) are available.
+
 ``Z`` is always the pre-activation and ``A`` the post-activation; both have
 shape ``(n[l], m)``. The registry :data:`ACTIVATIONS` maps the names that the
 estimators accept to these objects; the output layer's functions (softmax,
@@ -16,12 +19,13 @@ logistic, identity, exp) belong to the losses, see :mod:`scratchmlp._losses`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import expit
+from scipy.special import erf, expit
 
 __all__ = ["Activation", "ACTIVATIONS", "LEAKY_RELU_SLOPE"]
 
@@ -115,6 +119,70 @@ def _leaky_relu_backward(Z, A, dA):
     return dA
 
 
+# elu -----------------------------------------------------------------------
+# g(z) = z if z > 0 else e^z - 1,  g'(z) = 1 if z > 0 else e^z = g(z) + 1
+def _elu(Z, out):
+    # expm1 of min(z, 0): exact near 0 and never overflows for large z.
+    negative = np.expm1(np.minimum(Z, 0))
+    np.copyto(out, np.where(Z > 0, Z, negative))
+    return out
+
+
+def _elu_backward(Z, A, dA):
+    negative = Z <= 0
+    dA[negative] *= A[negative] + 1
+    return dA
+
+
+# gelu ----------------------------------------------------------------------
+# g(z) = z Phi(z),  g'(z) = Phi(z) + z phi(z),  Phi the standard normal CDF
+# Phi(z) = (1 + erf(z / sqrt 2)) / 2,  phi(z) = exp(-z^2 / 2) / sqrt(2 pi)
+_INV_SQRT2 = 1 / math.sqrt(2)  # Python floats keep float32 arrays float32
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def _gelu(Z, out):
+    Phi = 0.5 * (1 + erf(Z * _INV_SQRT2))
+    return np.multiply(Z, Phi, out=out)
+
+
+def _gelu_backward(Z, A, dA):
+    Phi = 0.5 * (1 + erf(Z * _INV_SQRT2))
+    # exp(-z^2/2) underflows quietly to 0 at large |z|; z^2 itself is capped
+    # so that it cannot overflow.
+    Zc = np.clip(Z, -1e3, 1e3)
+    phi = np.exp(-0.5 * Zc * Zc) * _INV_SQRT_2PI
+    dA *= Phi + Zc * phi
+    return dA
+
+
+# softplus ------------------------------------------------------------------
+# g(z) = log(1 + e^z) = max(z, 0) + log1p(e^{-|z|}),  g'(z) = sigmoid(z)
+def _softplus(Z, out):
+    tail = np.log1p(np.exp(-np.abs(Z)))
+    np.maximum(Z, 0, out=out)
+    out += tail
+    return out
+
+
+def _softplus_backward(Z, A, dA):
+    dA *= expit(Z)
+    return dA
+
+
+# silu (swish) --------------------------------------------------------------
+# g(z) = z sigmoid(z),  g'(z) = sigmoid(z) (1 + z (1 - sigmoid(z)))
+def _silu(Z, out):
+    s = expit(Z)
+    return np.multiply(Z, s, out=out)
+
+
+def _silu_backward(Z, A, dA):
+    s = expit(Z)
+    dA *= s * (1 + Z * (1 - s))
+    return dA
+
+
 #: The hidden activations, by the name the estimators accept.
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
@@ -124,5 +192,9 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("tanh", _tanh, _tanh_backward),
         Activation("relu", _relu, _relu_backward),
         Activation("leaky_relu", _leaky_relu, _leaky_relu_backward),
+        Activation("elu", _elu, _elu_backward),
+        Activation("gelu", _gelu, _gelu_backward),
+        Activation("softplus", _softplus, _softplus_backward),
+        Activation("silu", _silu, _silu_backward),
     )
 }

@@ -8,7 +8,9 @@ change there breaks one file.
 from __future__ import annotations
 
 import copy
+import time
 import warnings
+from dataclasses import dataclass
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -16,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
 
@@ -26,7 +29,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS
-from ._initializers import initialize
+from ._initializers import INITIALIZERS, initialize
 from ._lbfgs import fit_lbfgs
 from ._network import Network, forward
 from ._optimizers import OPTIMIZERS, make_optimizer
@@ -37,6 +40,8 @@ from ._training import (
     StochasticConfig,
     TrainingData,
     TrainingState,
+    epoch_record,
+    record_epoch,
     train_stochastic,
 )
 
@@ -50,6 +55,16 @@ class DivergenceWarning(ConvergenceWarning):
     grid search records it and moves on to the next candidate. The estimator
     keeps the last finite parameters.
     """
+
+
+@dataclass
+class _ValidationSet:
+    """Validation data: ``X`` (m, n[0]) and ``y`` as the user gave them, ``Y`` (n[L], m)."""
+
+    X: object
+    y: np.ndarray
+    Y: np.ndarray
+    sample_weight: np.ndarray | None
 
 
 class _Transaction:
@@ -93,11 +108,11 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "activation": [StrOptions(set(ACTIVATIONS)), list, tuple],
         "solver": [StrOptions({"lbfgs", *OPTIMIZERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -115,6 +130,12 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        # Beyond scikit-learn; each default keeps its behaviour.
+        "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
+        "init": [StrOptions(set(INITIALIZERS))],
+        "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "scoring": [None, StrOptions({"loss"}), str, callable],
+        "callbacks": [None, list, tuple],
     }
 
     #: Whether y must be numeric (the regressor) or holds labels (the classifier).
@@ -200,6 +221,14 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         "best_validation_score", "The best validation score (None without early stopping)."
     )
     n_iter_ = _history_attribute("n_iter", "Epochs (or L-BFGS iterations) run by the last call.")
+    history_ = _history_attribute(
+        "history",
+        "One dict per epoch: epoch, loss, val_loss, val_score, learning_rate, seconds.",
+    )
+    validation_loss_curve_ = _history_attribute(
+        "validation_loss_curve",
+        "The validation loss after each epoch (None without validation data).",
+    )
     t_ = _history_attribute("t", "Training samples seen, over all epochs.")
 
     # ------------------------------------------------------------------
@@ -207,14 +236,22 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     @abstractmethod
     def _validate_targets(self, y, incremental: bool, reset: bool):
-        """Return ``(Y, loss)``: engine targets ``(m, n_outputs)`` and a loss key."""
+        """Check ``y`` (fitting the label encoding on ``reset``); return the loss key."""
+
+    @abstractmethod
+    def _encode_targets(self, y):
+        """Engine targets of shape (m, n_outputs) for a checked ``y``."""
 
     @abstractmethod
     def _score_output(self, y_true, output, sample_weight) -> float:
-        """The validation score from the network's output ``(m, n_outputs)``."""
+        """The default validation score from the network's output ``(m, n_outputs)``."""
+
+    def _sample_weight(self, y, sample_weight, incremental):
+        """The weights the cost uses (the classifier folds in ``class_weight``)."""
+        return sample_weight
 
     # ------------------------------------------------------------------
-    # Fitting.
+    # Checking the architecture parameters.
     # ------------------------------------------------------------------
     def _hidden_layer_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
@@ -223,9 +260,52 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}.")
         return [int(k) for k in sizes]
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _per_layer(self, name: str, n_hidden: int) -> list:
+        """A parameter given once or once per hidden layer, as a list per hidden layer."""
+        value = getattr(self, name)
+        if isinstance(value, (list, tuple)):
+            if len(value) != n_hidden:
+                raise ValueError(
+                    f"{name} has {len(value)} entries but there are {n_hidden} hidden "
+                    f"layers (hidden_layer_sizes={self.hidden_layer_sizes}); give one "
+                    "value, or one per hidden layer."
+                )
+            return list(value)
+        return [value] * n_hidden
+
+    def _hidden_activations(self, n_hidden: int) -> list[str]:
+        names = self._per_layer("activation", n_hidden)
+        unknown = [a for a in names if a not in ACTIVATIONS]
+        if unknown:
+            raise ValueError(
+                f"Unknown activation(s) {unknown}: expected names among {sorted(ACTIVATIONS)}."
+            )
+        return names
+
+    def _dropout_rates(self, n_hidden: int) -> list | None:
+        """Drop probabilities by layer number (``rates[l]``, input and output 0), or None."""
+        rates = self._per_layer("dropout", n_hidden)
+        if any(not isinstance(p, Real) or not 0 <= p < 1 for p in rates):
+            raise ValueError(f"dropout rates must be in [0, 1), got {rates}.")
+        return [0.0, *map(float, rates), 0.0] if any(rates) else None
+
+    # ------------------------------------------------------------------
+    # Fitting.
+    # ------------------------------------------------------------------
+    def _fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        incremental=False,
+        X_val=None,
+        y_val=None,
+        sample_weight_val=None,
+    ):
         with _Transaction(self) as transaction:
             hidden = self._hidden_layer_sizes()
+            activations = self._hidden_activations(len(hidden))
+            dropout = self._dropout_rates(len(hidden))
             first_pass = "_net" not in self.__dict__ or not (self.warm_start or incremental)
             X, y = validate_data(
                 self,
@@ -237,36 +317,65 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 reset=first_pass,
                 y_numeric=self._y_numeric,
             )
-            Y, loss = self._validate_targets(y, incremental, reset=first_pass)
-            if sample_weight is not None:
-                sample_weight = _check_sample_weight(
-                    sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-                )
-                if not sample_weight.any():
-                    raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+            loss = self._validate_targets(y, incremental, reset=first_pass)
+            Y = self._encode_targets(y)
+            sample_weight = self._checked_sample_weight(sample_weight, X)
+            sample_weight = self._sample_weight(y, sample_weight, incremental)
+            validation = None
+            if X_val is not None or y_val is not None:
+                validation = self._validation_set(X_val, y_val, sample_weight_val)
             layer_sizes = [X.shape[1], *hidden, Y.shape[1]]
             rng = check_random_state(self.random_state)
             if first_pass:
-                net = Network(layer_sizes, self.activation, loss, dtype=X.dtype)
-                initialize(net, rng)
+                net = Network(layer_sizes, activations, loss, dtype=X.dtype)
+                initialize(net, rng, self.init)
             else:
-                net = self._checked_previous_net(layer_sizes, loss)
+                net = self._checked_previous_net(layer_sizes, activations, loss)
                 X = X.astype(net.dtype, copy=False)
             if sample_weight is not None:
                 sample_weight = sample_weight.astype(net.dtype, copy=False)
             # The one transpose: from here on samples are columns.
             A0, Y = X.T, Y.T.astype(Y.dtype if Y.dtype == bool else net.dtype, copy=False)
+            data = TrainingData(A0, Y, sample_weight)
             if self.solver == "lbfgs":
-                self._fit_lbfgs(net, A0, Y, sample_weight, first_pass, transaction)
+                self._fit_lbfgs(net, data, validation, first_pass, transaction)
             else:
                 self._fit_stochastic(
-                    net, A0, Y, y, sample_weight, rng, first_pass, incremental, transaction
+                    net, data, y, validation, dropout, rng, first_pass, incremental, transaction
                 )
         return self
 
-    def _checked_previous_net(self, layer_sizes, loss) -> Network:
+    @staticmethod
+    def _checked_sample_weight(sample_weight, X):
+        if sample_weight is None:
+            return None
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        if not sample_weight.any():
+            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+        return sample_weight
+
+    def _validation_set(self, X_val, y_val, sample_weight_val) -> _ValidationSet:
+        """Check a user-given validation set against the fitted encoding."""
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together.")
+        X_val, y_val = validate_data(
+            self,
+            X_val,
+            y_val,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=False,
+            y_numeric=self._y_numeric,
+        )
+        self._validate_targets(y_val, incremental=True, reset=False)
+        sample_weight_val = self._checked_sample_weight(sample_weight_val, X_val)
+        return _ValidationSet(X_val, y_val, self._encode_targets(y_val).T, sample_weight_val)
+
+    def _checked_previous_net(self, layer_sizes, activations, loss) -> Network:
         net = self._net
-        activations = net.activation_names[1 : net.L]
         if net.layer_sizes != layer_sizes or net.loss.name != loss:
             raise ValueError(
                 "warm_start and partial_fit need the network of the previous fit: it "
@@ -274,41 +383,100 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 f"the new call has {layer_sizes} and {loss!r}. Set warm_start=False "
                 "(or call fit) to start a new network."
             )
-        if activations != [self.activation] * (net.L - 1):
+        previous = net.activation_names[1 : net.L]
+        if previous != activations:
             raise ValueError(
-                f"warm_start and partial_fit need the activation of the previous fit "
-                f"({activations[0]!r}), got activation={self.activation!r}."
+                "warm_start and partial_fit need the activations of the previous fit "
+                f"({previous}), got activation={self.activation!r}."
             )
         return net.copy()
 
-    def _commit(self, net, state, transaction, optimizer=None) -> None:
+    def _begin(self, net, state) -> None:
+        """Expose the network in training, so that scorers and callbacks see it."""
         self._net = net
         self._state = state
+
+    def _commit(self, transaction, optimizer=None) -> None:
         if optimizer is not None:
             self._optimizer = optimizer
         transaction.committed = True
 
-    def _fit_lbfgs(self, net, A0, Y, sample_weight, first_pass, transaction) -> None:
-        result = fit_lbfgs(
-            net,
-            A0,
-            Y,
-            sample_weight,
-            self.alpha,
-            self.max_iter,
-            self.max_fun,
-            self.tol,
-            bool(self.verbose),
+    # -- validation metrics and callbacks ---------------------------------
+    def _evaluator(self, validation: _ValidationSet | None):
+        """A function ``net -> (val_loss, val_score)``, or None without validation data."""
+        if validation is None:
+            return None
+        scorer = None
+        if self.scoring not in (None, "loss"):
+            scorer = check_scoring(self, scoring=self.scoring)
+
+        def evaluate(net):
+            val_loss, output = self._network_loss(
+                net, validation.X, validation.Y, validation.sample_weight
+            )
+            if not np.isfinite(output).all():
+                return val_loss, np.nan
+            if self.scoring == "loss":
+                return val_loss, -val_loss
+            if scorer is not None:
+                kwargs = {}
+                if validation.sample_weight is not None:
+                    kwargs["sample_weight"] = validation.sample_weight
+                return val_loss, float(scorer(self, validation.X, validation.y, **kwargs))
+            return val_loss, self._score_output(validation.y, output, validation.sample_weight)
+
+        return evaluate
+
+    def _epoch_callback(self):
+        """``record -> bool`` calling every callback (all of them, then any says stop)."""
+        callbacks = list(self.callbacks or [])
+        if not callbacks:
+            return None
+
+        def on_epoch_end(record) -> bool:
+            stops = [bool(callback.on_epoch_end(self, record)) for callback in callbacks]
+            return any(stops)
+
+        return on_epoch_end
+
+    # -- lbfgs --------------------------------------------------------------
+    def _fit_lbfgs(self, net, data, validation, first_pass, transaction) -> None:
+        state = TrainingState(validation=validation is not None) if first_pass else copy.deepcopy(self._state)
+        state.n_iter = 0
+        self._begin(net, state)
+        evaluate, on_epoch_end = self._evaluator(validation), self._epoch_callback()
+        config = StochasticConfig(
+            batch_size=data.m, max_iter=self.max_iter, shuffle=False, tol=self.tol,
+            n_iter_no_change=np.inf, alpha=self.alpha, verbose=bool(self.verbose),
         )
+        stopped = False
+        clock = [time.perf_counter()]
+
+        def on_iteration(loss: float) -> bool:
+            nonlocal stopped
+            val_loss, val_score = evaluate(net) if evaluate is not None else (None, None)
+            now = time.perf_counter()
+            record = epoch_record(state, loss, val_loss, val_score, None, now - clock[0])
+            clock[0] = now
+            record_epoch(state, record, config, net)
+            stopped = on_epoch_end is not None and on_epoch_end(record)
+            return stopped
+
+        try:
+            result = fit_lbfgs(
+                net, data.A0, data.Y, data.sample_weight, self.alpha,
+                self.max_iter, self.max_fun, self.tol, on_iteration,
+            )
+        except KeyboardInterrupt:
+            self._commit(transaction)
+            raise
         if not np.isfinite(result.loss) or not np.isfinite(net.theta).all():
             self._raise_non_finite()
-        state = TrainingState() if first_pass else copy.deepcopy(self._state)
         state.loss = result.loss
-        state.loss_curve = result.loss_curve
-        state.best_loss = min(result.loss_curve, default=result.loss)
         state.n_iter = result.n_iter
-        self._commit(net, state, transaction)
-        if not result.converged:
+        state.best_loss = min(state.loss_curve, default=result.loss)
+        self._commit(transaction)
+        if not result.converged and not stopped:
             warnings.warn(
                 f"lbfgs failed to converge after {result.n_iter} iteration(s): "
                 f"{result.message}. Increase the number of iterations (max_iter) or "
@@ -324,6 +492,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             "non-finite). Scale the input, e.g. with sklearn.preprocessing.StandardScaler."
         )
 
+    # -- sgd, adam, rmsprop, adamw -----------------------------------------
     def _batch_size(self, m: int) -> int:
         if self.batch_size == "auto":
             return min(200, m)
@@ -335,47 +504,54 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         return int(np.clip(self.batch_size, 1, m))
 
     def _fit_stochastic(
-        self, net, A0, Y, y, sample_weight, rng, first_pass, incremental, transaction
+        self, net, data, y, validation, dropout, rng, first_pass, incremental, transaction
     ) -> None:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if incremental and "_optimizer" in self.__dict__ and not first_pass:
             optimizer = copy.deepcopy(self._optimizer)
         else:
-            optimizer = make_optimizer(self.solver, net.theta.size, net.dtype, self.get_params())
-        state = (
-            TrainingState(early_stopping=self.early_stopping)
-            if first_pass
-            else copy.deepcopy(self._state)
-        )
+            optimizer = make_optimizer(
+                self.solver, net.theta, self.get_params(), net.weight_slices()
+            )
+        if self.early_stopping and validation is None:
+            data, validation = self._split_validation(data, y, rng)
+        if first_pass:
+            state = TrainingState(
+                early_stopping=self.early_stopping, validation=validation is not None
+            )
+        else:
+            state = copy.deepcopy(self._state)
         state.n_iter = 0
-        data = TrainingData(A0, Y, sample_weight)
-        score_validation = None
-        if self.early_stopping:
-            data, score_validation = self._split_validation(data, y, rng)
         config = StochasticConfig(
             batch_size=self._batch_size(data.m),
             max_iter=self.max_iter,
             shuffle=self.shuffle,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
-            alpha=self.alpha,
+            # AdamW decays the weights itself instead of an L2 term in the cost.
+            alpha=0.0 if optimizer.decoupled_weight_decay else self.alpha,
             early_stopping=self.early_stopping,
             incremental=incremental,
             verbose=bool(self.verbose),
+            dropout=dropout,
         )
+        self._begin(net, state)
         try:
-            outcome = train_stochastic(net, optimizer, data, config, state, rng, score_validation)
+            outcome = train_stochastic(
+                net, optimizer, data, config, state, rng,
+                self._evaluator(validation), self._epoch_callback(),
+            )
         except KeyboardInterrupt:
             # Keep the last completed epoch (the loop restored it), then let
             # the interrupt stop whatever called fit.
-            self._commit(net, state, transaction, optimizer)
+            self._commit(transaction, optimizer)
             raise
         if outcome == NON_FINITE_INPUT:
             self._raise_non_finite()
         if self.early_stopping and state.best_theta is not None:
             net.set_theta(state.best_theta)
-        self._commit(net, state, transaction, optimizer)
+        self._commit(transaction, optimizer)
         if outcome == DIVERGED:
             warnings.warn(
                 f"Training diverged in epoch {state.n_iter + 1}: the cost became "
@@ -405,17 +581,14 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 "or the size of your dataset."
             )
         train = TrainingData(data.A0, data.Y, data.sample_weight, index=train_idx)
-        X_val = data.A0[:, val_idx].T
-        y_val = y[val_idx]
-        sw_val = None if data.sample_weight is None else data.sample_weight[val_idx]
-
-        def score_validation(net):
-            output = self._network_output(net, X_val)
-            if not np.isfinite(output).all():
-                return np.nan
-            return self._score_output(y_val, output, sw_val)
-
-        return train, score_validation
+        sw = data.sample_weight
+        validation = _ValidationSet(
+            data.A0[:, val_idx].T,
+            y[val_idx],
+            data.Y[:, val_idx],
+            None if sw is None else sw[val_idx],
+        )
+        return train, validation
 
     def _stratify_validation(self, y) -> bool:
         return False
@@ -448,21 +621,95 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         output : ndarray of shape (m, n[L])
             In the network's dtype.
         """
+        out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
+        for rows, cache in BaseScratchMLP._forward_chunks(net, X):
+            out[rows] = (cache.Z if logits else cache.A)[net.L].T
+        return out
+
+    @staticmethod
+    def _forward_chunks(net: Network, X):
+        """Yield ``(rows, cache)``: the forward pass over chunks of rows of ``X``.
+
+        The chunk size keeps the activations within scikit-learn's
+        ``working_memory`` (``sklearn.set_config``), so memory stays bounded
+        for any number of rows.
+        """
         m = X.shape[0]
-        out = np.empty((m, net.layer_sizes[-1]), dtype=net.dtype)
         row_bytes = 2 * sum(net.layer_sizes) * net.dtype.itemsize
         chunk = get_chunk_n_rows(row_bytes, max_n_rows=m) if m else 1
         for rows in gen_batches(m, chunk):
             A0 = X[rows].T
             if A0.dtype != net.dtype:
                 A0 = A0.astype(net.dtype)
-            cache = forward(net, A0)
-            out[rows] = (cache.Z if logits else cache.A)[net.L].T
-        return out
+            yield rows, forward(net, A0)
+
+    @staticmethod
+    def _network_loss(net: Network, X, Y, sample_weight):
+        """The mean data loss on ``(X, Y)`` and the output ``A[L].T``, chunk by chunk.
+
+        Parameters
+        ----------
+        net : Network
+        X : ndarray or sparse matrix of shape (m, n[0])
+        Y : ndarray of shape (n[L], m)
+        sample_weight : ndarray of shape (m,) or None
+
+        Returns
+        -------
+        loss : float
+            :math:`\\sum_i s_i \\ell_i / \\sum_i s_i`, without the L2 term.
+        output : ndarray of shape (m, n[L])
+        """
+        m = X.shape[0]
+        out = np.empty((m, net.layer_sizes[-1]), dtype=net.dtype)
+        total = 0.0
+        for rows, cache in BaseScratchMLP._forward_chunks(net, X):
+            out[rows] = cache.A[net.L].T
+            losses = net.loss.sample_losses(Y[:, rows], cache.Z[net.L], cache.A[net.L])
+            total += losses.sum() if sample_weight is None else losses @ sample_weight[rows]
+        S = m if sample_weight is None else sample_weight.sum()
+        return float(total / S), out
 
     def _output(self, X, logits: bool = False):
         X = self._validated_input(X)
         return self._network_output(self._net, X, logits=logits)
+
+    def hidden_activations(self, X, layer=-1):
+        """The hidden activations ``A[l]`` for the samples of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        layer : int or None, default=-1
+            The hidden layer's number ``l`` in ``1..L-1``, or a negative
+            number counting back from the last hidden layer (-1 is
+            ``L - 1``); None for every hidden layer.
+
+        Returns
+        -------
+        A : ndarray of shape (n_samples, n[l]), or list
+            With ``layer=None``, a list indexed by the layer number: entry 0
+            (the input layer) is None, entry ``l`` has shape (n_samples, n[l]).
+        """
+        X = self._validated_input(X)
+        net = self._net
+        hidden = list(range(1, net.L))
+        if layer is None:
+            layers = hidden
+        elif isinstance(layer, Integral) and (layer in hidden or -len(hidden) <= layer < 0):
+            layers = [hidden[layer] if layer < 0 else int(layer)]
+        else:
+            raise ValueError(
+                f"layer must be a hidden layer number in 1..{net.L - 1}, a negative "
+                f"index counting back from the last hidden layer, or None; got {layer!r}."
+            )
+        out = {l: np.empty((X.shape[0], net.layer_sizes[l]), dtype=net.dtype) for l in layers}
+        for rows, cache in self._forward_chunks(net, X):
+            for l in layers:
+                out[l][rows] = cache.A[l].T
+        if layer is None:
+            return [None, *(out[l] for l in hidden)]
+        return out[layers[0]]
 
     def _check_solver(self) -> bool:
         """``partial_fit`` exists only for the stochastic solvers."""

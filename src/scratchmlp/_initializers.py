@@ -50,10 +50,39 @@ def glorot_uniform_auto(
     return W_T.T, b[:, np.newaxis]
 
 
+def _scaled(draw: str, gain: float, fan: str):
+    """A scheme with weights of variance ``gain / fan`` and zero biases.
+
+    ``draw`` is ``"uniform"`` (on :math:`[-\\sqrt{3 \\sigma^2}, \\sqrt{3 \\sigma^2}]`)
+    or ``"normal"``; ``fan`` is ``"avg"`` (Glorot: :math:`(n[l-1] + n[l]) / 2`)
+    or ``"in"`` (He: :math:`n[l-1]`).
+    """
+
+    def init(rng, fan_in, fan_out, activation):
+        n = (fan_in + fan_out) / 2 if fan == "avg" else fan_in
+        std = np.sqrt(gain / n)
+        if draw == "uniform":
+            bound = np.sqrt(3.0) * std
+            W_T = rng.uniform(-bound, bound, (fan_in, fan_out))
+        else:
+            W_T = rng.normal(0.0, std, (fan_in, fan_out))
+        return W_T.T, np.zeros((fan_out, 1))
+
+    init.__doc__ = f"{draw.capitalize()} weights of variance {gain:g} / fan_{fan}, zero biases."
+    return init
+
+
 InitFunction = Callable[[np.random.RandomState, int, int, str], tuple[NDArray, NDArray]]
 
-#: Initialisation schemes by name.
-INITIALIZERS: dict[str, InitFunction] = {"auto": glorot_uniform_auto}
+#: Initialisation schemes by name. ``"auto"`` is scikit-learn's; Glorot
+#: (Xavier) schemes keep the variance 1 / fan_avg, He's 2 / fan_in (for relu).
+INITIALIZERS: dict[str, InitFunction] = {
+    "auto": glorot_uniform_auto,
+    "glorot_uniform": _scaled("uniform", 1.0, "avg"),
+    "glorot_normal": _scaled("normal", 1.0, "avg"),
+    "he_uniform": _scaled("uniform", 2.0, "in"),
+    "he_normal": _scaled("normal", 2.0, "in"),
+}
 
 
 def initialize(network, rng: np.random.RandomState, scheme: str = "auto") -> None:

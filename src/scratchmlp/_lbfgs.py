@@ -8,7 +8,8 @@ vector goes back as float64, which is what L-BFGS-B works in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import scipy.optimize
@@ -34,15 +35,12 @@ class LbfgsResult:
         line search.
     message : str
         scipy's message.
-    loss_curve : list of float
-        The cost after each iteration.
     """
 
     n_iter: int
     loss: float
     converged: bool
     message: str
-    loss_curve: list = field(default_factory=list)
 
 
 def fit_lbfgs(
@@ -54,7 +52,7 @@ def fit_lbfgs(
     max_iter: int,
     max_fun: int,
     tol: float,
-    verbose: bool = False,
+    on_iteration: Callable[[float], bool] | None = None,
 ) -> LbfgsResult:
     """Minimise the cost of ``net`` on ``(A0, Y)`` with L-BFGS-B, in place.
 
@@ -70,15 +68,22 @@ def fit_lbfgs(
         scipy's ``maxiter`` and ``maxfun``.
     tol : float
         scipy's ``gtol``.
-    verbose : bool
-        Print ``Iteration N, loss = ...`` after each iteration.
+    on_iteration : callable ``loss -> bool``, optional
+        Called after each iteration, with ``net`` holding the iterate; True
+        stops the minimisation there.
 
     Returns
     -------
     result : LbfgsResult
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Propagated, with ``net`` holding the last completed iterate.
     """
     workspace = Workspace(net.layer_sizes, A0.shape[1], net.dtype)
-    curve: list[float] = []
+    last = net.theta.astype(np.float64)  # the last accepted iterate
+    n_iter = 0
 
     def fun(theta: NDArray) -> tuple[float, NDArray]:
         net.set_theta(theta)
@@ -91,23 +96,29 @@ def fit_lbfgs(
         return J, grad.flat.astype(np.float64)
 
     def callback(intermediate_result) -> None:
-        curve.append(float(intermediate_result.fun))
-        if verbose:
-            print("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
+        nonlocal n_iter
+        n_iter += 1
+        np.copyto(last, intermediate_result.x)
+        net.set_theta(last)
+        if on_iteration is not None and on_iteration(float(intermediate_result.fun)):
+            raise StopIteration  # scipy ends the minimisation at this iterate
 
-    result = scipy.optimize.minimize(
-        fun,
-        net.theta.astype(np.float64),
-        method="L-BFGS-B",
-        jac=True,
-        callback=callback,
-        options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
-    )
+    try:
+        result = scipy.optimize.minimize(
+            fun,
+            last.copy(),
+            method="L-BFGS-B",
+            jac=True,
+            callback=callback,
+            options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+        )
+    except KeyboardInterrupt:
+        net.set_theta(last)
+        raise
     net.set_theta(result.x)
     return LbfgsResult(
-        n_iter=min(int(result.nit), max_iter),
+        n_iter=min(n_iter, max_iter),
         loss=float(result.fun),
         converged=bool(result.status == 0),
         message=str(result.message),
-        loss_curve=curve,
     )

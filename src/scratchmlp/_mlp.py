@@ -8,6 +8,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseScratchMLP, StrOptions, _fit_context
@@ -207,6 +208,12 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
+        dropout=0.0,
+        init="auto",
+        max_grad_norm=None,
+        scoring=None,
+        callbacks=None,
     ):
         _init_parameters(self, locals())
 
@@ -232,9 +239,27 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
-        binarizer = self._label_binarizer
-        loss = "log_loss" if binarizer.y_type_ == "multiclass" else "binary_log_loss"
-        return binarizer.transform(y).astype(bool), loss
+        multiclass = self._label_binarizer.y_type_ == "multiclass"
+        return "log_loss" if multiclass else "binary_log_loss"
+
+    def _encode_targets(self, y):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y)
+        # bool: one byte a target, and no upcast of float32 arithmetic.
+        return self._label_binarizer.transform(y).astype(bool)
+
+    def _sample_weight(self, y, sample_weight, incremental):
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: the class "
+                "frequencies of one batch are not those of the data. Compute the "
+                "weights once with sklearn.utils.class_weight.compute_class_weight "
+                "and pass them as a dict."
+            )
+        weights = compute_sample_weight(self.class_weight, y)
+        return weights if sample_weight is None else weights * sample_weight
 
     def _stratify_validation(self, y) -> bool:
         return y.ndim == 1
@@ -249,24 +274,34 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
 
     # -- public API --------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data; transposed once to ``A[0]`` of shape (n[0], m).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels, or a label-indicator matrix for multilabel targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights.
+            Non-negative sample weights (multiplied by ``class_weight``).
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            A validation set, scored after each epoch (``validation_scores_``,
+            ``validation_loss_curve_``, ``history_``) and used for early
+            stopping instead of the internal split.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Its labels; required with ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Its sample weights.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(
+            X, y, sample_weight, False, X_val, y_val, sample_weight_val
+        )
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -414,9 +449,13 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
     >>> from sklearn.datasets import make_regression
     >>> from scratchmlp import ScratchMLPRegressor
     >>> X, y = make_regression(n_samples=200, n_features=5, noise=1, random_state=0)
-    >>> reg = ScratchMLPRegressor(solver="lbfgs", max_iter=500, random_state=0)
+    >>> reg = ScratchMLPRegressor(
+    ...     hidden_layer_sizes=(20,), solver="lbfgs", tol=1e-2, max_iter=500, random_state=0
+    ... )
     >>> reg.fit(X, y).predict(X[:3]).shape
     (3,)
+    >>> round(reg.score(X, y), 2)
+    1.0
     """
 
     _parameter_constraints: dict = {
@@ -453,6 +492,11 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        dropout=0.0,
+        init="auto",
+        max_grad_norm=None,
+        scoring=None,
+        callbacks=None,
     ):
         _init_parameters(self, locals())
 
@@ -464,7 +508,10 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
                 "loss='poisson' requires non-negative targets y (counts or rates); "
                 f"got a minimum of {y.min()}."
             )
-        return y.reshape(len(y), -1), self.loss
+        return self.loss
+
+    def _encode_targets(self, y):
+        return y.reshape(len(y), -1)
 
     def _score_output(self, y_true, output, sample_weight) -> float:
         return r2_score(y_true, self._values(output), sample_weight=sample_weight)
@@ -474,24 +521,34 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
         return output.ravel() if output.shape[1] == 1 else output
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data; transposed once to ``A[0]`` of shape (n[0], m).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            A validation set, scored after each epoch (``validation_scores_``,
+            ``validation_loss_curve_``, ``history_``) and used for early
+            stopping instead of the internal split.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Its targets; required with ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Its sample weights.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(
+            X, y, sample_weight, False, X_val, y_val, sample_weight_val
+        )
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)

@@ -67,6 +67,7 @@ __all__ = [
     "Cache",
     "Gradient",
     "Workspace",
+    "dropout_masks",
     "parameter_views",
     "dense_forward",
     "dense_backward",
@@ -183,6 +184,14 @@ class Network:
             theta=self.theta.copy(),
         )
 
+    def weight_slices(self) -> list[slice]:
+        """Where each ``W[l]`` lies in ``theta``, for ``l = 1..L``."""
+        n, slices, start = self.layer_sizes, [], 0
+        for l in range(1, self.L + 1):
+            slices.append(slice(start, start + n[l] * n[l - 1]))
+            start += n[l] * n[l - 1] + n[l]
+        return slices
+
     def set_theta(self, theta: NDArray) -> None:
         """Copy a flat parameter vector in (casting to this network's dtype)."""
         np.copyto(self.theta, theta, casting="same_kind")
@@ -204,7 +213,7 @@ class Network:
 
 
 class Cache:
-    """What the forward pass keeps for the backward pass: ``Z[l]`` and ``A[l]``.
+    """What the forward pass keeps for the backward pass.
 
     Attributes
     ----------
@@ -212,11 +221,22 @@ class Cache:
         ``Z[l]`` of shape (n[l], m), ``Z[0] = None``.
     A : list
         ``A[0]`` the input (n[0], m), dense or sparse; ``A[l]`` of shape (n[l], m).
+    D : list of ndarray or None
+        Inverted-dropout masks: ``D[l]`` of shape (n[l], m) holds 0 for a
+        dropped unit and ``1 / (1 - p[l])`` for a kept one, or is None when
+        layer ``l`` has no dropout. The next layer then sees
+        ``A[l] * D[l]``, kept in ``A_dropped[l]``.
     """
 
-    def __init__(self, Z: Layers, A: Layers) -> None:
+    def __init__(self, Z: Layers, A: Layers, D: Layers | None = None) -> None:
         self.Z = Z
         self.A = A
+        self.D = D if D is not None else [None] * len(A)
+        self.A_dropped: Layers = [None] * len(A)
+
+    def layer_input(self, l: int):
+        """What layer ``l`` multiplies: ``A[l-1]``, or ``A[l-1] * D[l-1]`` under dropout."""
+        return self.A[l - 1] if self.D[l - 1] is None else self.A_dropped[l - 1]
 
     @classmethod
     def empty(cls, layer_sizes: Sequence[int], m: int, dtype) -> "Cache":
@@ -225,6 +245,39 @@ class Cache:
         Z = [None] + [np.empty((n[l], m), dtype=dtype) for l in range(1, len(n))]
         A = [None] + [np.empty((n[l], m), dtype=dtype) for l in range(1, len(n))]
         return cls(Z, A)
+
+
+def dropout_masks(
+    rng: np.random.RandomState, layer_sizes: Sequence[int], m: int, rates: Sequence, dtype
+) -> Layers:
+    """Draw inverted-dropout masks ``D[l]`` for the hidden layers.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+    layer_sizes : sequence of int
+    m : int
+        Samples in the batch.
+    rates : sequence of float
+        ``rates[l]`` is the drop probability :math:`p[l]` of hidden layer
+        ``l`` (index 0 and L ignored).
+    dtype : numpy dtype
+
+    Returns
+    -------
+    D : list
+        ``D[l]`` of shape (n[l], m), with entries 0 (probability :math:`p[l]`)
+        or :math:`1 / (1 - p[l])`, so that ``E[A[l] * D[l]] = A[l]``; None
+        where :math:`p[l] = 0`.
+    """
+    L = len(layer_sizes) - 1
+    D: Layers = [None] * (L + 1)
+    for l in range(1, L):
+        p = rates[l]
+        if p > 0:
+            keep = rng.random_sample((layer_sizes[l], m)) >= p
+            D[l] = keep.astype(dtype) / np.dtype(dtype).type(1 - p)
+    return D
 
 
 class Gradient:
@@ -381,7 +434,7 @@ def _axpy(a: float, x: NDArray, y: NDArray) -> None:
 # --------------------------------------------------------------------------
 # The whole network.
 # --------------------------------------------------------------------------
-def forward(net: Network, A0, cache: Cache | None = None) -> Cache:
+def forward(net: Network, A0, cache: Cache | None = None, D: Layers | None = None) -> Cache:
     """Forward propagation: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g[l](Z[l])``.
 
     Parameters
@@ -392,6 +445,8 @@ def forward(net: Network, A0, cache: Cache | None = None) -> Cache:
     cache : Cache, optional
         Buffers to write into (e.g. from :meth:`Workspace.cache`); new ones
         are allocated when omitted.
+    D : list, optional
+        Dropout masks from :func:`dropout_masks` (training only).
 
     Returns
     -------
@@ -401,10 +456,13 @@ def forward(net: Network, A0, cache: Cache | None = None) -> Cache:
     if cache is None:
         cache = Cache.empty(net.layer_sizes, A0.shape[1], net.dtype)
     Z, A = cache.Z, cache.A
+    cache.D = D if D is not None else [None] * (net.L + 1)
     A[0] = A0
     for l in range(1, net.L + 1):
-        dense_forward(net.W[l], net.b[l], A[l - 1], out=Z[l])
+        dense_forward(net.W[l], net.b[l], cache.layer_input(l), out=Z[l])
         net.g[l].forward(Z[l], A[l])
+        if cache.D[l] is not None:
+            cache.A_dropped[l] = A[l] * cache.D[l]
     return cache
 
 
@@ -463,9 +521,13 @@ def backward(
         dZ[L] *= sample_weight / S
     for l in range(L, 0, -1):
         dA_prev = dZ[l - 1] if l > 1 else None
-        dense_backward(dZ[l], A[l - 1], W[l], alpha / S, grad.dW[l], grad.db[l], dA_prev)
+        dense_backward(
+            dZ[l], cache.layer_input(l), W[l], alpha / S, grad.dW[l], grad.db[l], dA_prev
+        )
         if l > 1:
-            net.g[l - 1].backward(Z[l - 1], A[l - 1], dZ[l - 1])  # dA[l-1] -> dZ[l-1]
+            if cache.D[l - 1] is not None:
+                dA_prev *= cache.D[l - 1]  # through the dropout: d(A D)/dA = D
+            net.g[l - 1].backward(Z[l - 1], A[l - 1], dA_prev)  # dA[l-1] -> dZ[l-1]
     return grad
 
 
@@ -510,6 +572,7 @@ def cost_and_gradient(
     sample_weight: NDArray | None = None,
     alpha: float = 0.0,
     workspace: Workspace | None = None,
+    D: Layers | None = None,
 ) -> tuple[float, Gradient]:
     """``J`` and its gradient at the network's current parameters.
 
@@ -525,6 +588,8 @@ def cost_and_gradient(
     alpha : float, default=0.0
     workspace : Workspace, optional
         Buffers for ``m`` samples, reused across calls.
+    D : list, optional
+        Dropout masks from :func:`dropout_masks`.
 
     Returns
     -------
@@ -535,9 +600,9 @@ def cost_and_gradient(
     """
     m = A0.shape[1]
     if workspace is not None:
-        cache = forward(net, A0, workspace.cache(m))
+        cache = forward(net, A0, workspace.cache(m), D)
         grad, deltas = workspace.grad, workspace.deltas(m)
     else:
-        cache, grad, deltas = forward(net, A0), None, None
+        cache, grad, deltas = forward(net, A0, D=D), None, None
     J = cost(net, cache, Y, sample_weight, alpha)
     return J, backward(net, cache, Y, sample_weight, alpha, grad, deltas)

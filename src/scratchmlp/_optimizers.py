@@ -3,105 +3,106 @@
 Each optimizer works on ``theta`` and ``grad``, two flat vectors of the same
 layout (see :mod:`scratchmlp._network`), so that a step is a handful of
 vector operations whatever the number of layers. Plain SGD is the special case
-``momentum = 0`` of :class:`SGD`; Adam has its own class.
+``momentum = 0`` of :class:`SGD`, and AdamW is :class:`Adam` with a decoupled
+weight decay.
 
-Every optimizer has the same small protocol:
+Every optimizer has the same small protocol, from :class:`Optimizer`:
 
-* ``step(theta, grad)`` updates ``theta`` in place;
-* ``end_epoch(t)`` is told the number of samples seen so far (for schedules);
+* ``step(theta, grad)`` updates ``theta`` in place (after clipping ``grad``
+  to ``max_grad_norm`` when one is set);
+* ``end_epoch(t)`` applies the learning-rate schedule after an epoch (``t`` is
+  the number of samples seen so far);
 * ``on_plateau(message, verbose) -> bool`` is called when the stopping rule
-  fires; True means stop, False that the optimizer adapted (e.g. a smaller
+  fires; True means stop, False that the optimizer adapted (a smaller
   learning rate) and training goes on.
+
+Schedules (the estimators' ``learning_rate``): ``constant``; ``invscaling``
+and ``adaptive``, which, as in scikit-learn, only :class:`SGD` follows; and
+``cosine``, which every optimizer follows:
+:math:`\\eta_k = \\eta_0 (1 + \\cos(\\pi k / K)) / 2` after epoch ``k`` of
+``K = max_iter``.
 """
 
 from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg.blas import get_blas_funcs
 
-__all__ = ["SGD", "Adam", "make_optimizer"]
-
-#: The ``learning_rate`` schedules of :class:`SGD`.
-SCHEDULES = ("constant", "invscaling", "adaptive")
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "OPTIMIZERS", "make_optimizer"]
 
 
-class SGD:
-    """Stochastic gradient descent with optional (Nesterov) momentum.
-
-    With velocity :math:`v` (zero at the start), learning rate :math:`\\eta`
-    and momentum :math:`\\mu`:
-
-    .. math::
-
-        v &\\leftarrow \\mu v - \\eta \\, \\nabla J \\\\
-        \\theta &\\leftarrow \\theta + v
-            \\quad \\text{(classical momentum)} \\\\
-        \\theta &\\leftarrow \\theta + \\mu v - \\eta \\, \\nabla J
-            \\quad \\text{(Nesterov)}
+class Optimizer(ABC):
+    """What every optimizer shares: the learning rate, its schedule, clipping.
 
     Parameters
     ----------
-    n_params : int
-    dtype : numpy dtype
+    theta : ndarray of shape (n_params,)
+        The parameters it will update (for the shape, dtype and, for
+        AdamW, which entries are weights).
     learning_rate_init : float
-    schedule : {"constant", "invscaling", "adaptive"}
-        ``invscaling``: :math:`\\eta_t = \\eta_0 / (t + 1)^{p}` after each
-        epoch, ``t`` the number of samples seen. ``adaptive``: divide
-        :math:`\\eta` by 5 when the stopping rule fires, and stop once it is
-        below 1e-6.
-    momentum : float
-    nesterov : bool
+    schedule : {"constant", "invscaling", "adaptive", "cosine"}
     power_t : float
+        Exponent of ``invscaling``.
+    max_iter : int
+        ``K`` of the cosine schedule.
+    max_grad_norm : float or None
+        Rescale ``grad`` to this Euclidean norm when it is larger.
     """
 
-    #: The estimator parameters that configure it, in constructor order.
-    PARAMS = (
-        "learning_rate_init",
-        "learning_rate",
-        "momentum",
-        "nesterovs_momentum",
-        "power_t",
-    )
+    #: Schedules this optimizer follows besides "constant" and "cosine".
+    SCHEDULES: tuple = ()
+    #: Estimator parameter -> constructor argument, for its own parameters.
+    PARAMS: dict = {}
+    #: Whether ``alpha`` is a decoupled weight decay instead of an L2 term.
+    decoupled_weight_decay = False
 
     def __init__(
         self,
-        n_params: int,
-        dtype,
-        learning_rate_init: float = 0.1,
+        theta: NDArray,
+        learning_rate_init: float = 0.001,
         schedule: str = "constant",
-        momentum: float = 0.9,
-        nesterov: bool = True,
         power_t: float = 0.5,
+        max_iter: int = 200,
+        max_grad_norm: float | None = None,
     ) -> None:
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
         self.schedule = schedule
-        self.momentum = float(momentum)
-        self.nesterov = bool(nesterov)
         self.power_t = float(power_t)
-        self.velocity = np.zeros(n_params, dtype=dtype)
+        self.max_iter = int(max_iter)
+        self.max_grad_norm = max_grad_norm
+        self.epochs = 0
 
     def step(self, theta: NDArray, grad: NDArray) -> None:
         """Update ``theta`` in place from ``grad`` (both of shape (n_params,))."""
-        lr, mu, v = self.learning_rate, self.momentum, self.velocity
-        axpy = get_blas_funcs("axpy", (theta,))  # y += a x, in place, one pass
-        v *= mu
-        axpy(grad, v, a=-lr)  # v = mu v - lr grad
-        if self.nesterov:
-            axpy(v, theta, a=mu)
-            axpy(grad, theta, a=-lr)  # theta += mu v - lr grad
-        else:
-            theta += v
+        if self.max_grad_norm is not None:
+            norm = float(np.linalg.norm(grad))
+            if norm > self.max_grad_norm:
+                grad *= self.max_grad_norm / norm
+        self._update(theta, grad)
+
+    @abstractmethod
+    def _update(self, theta: NDArray, grad: NDArray) -> None:
+        """Each optimizer's own rule."""
 
     def end_epoch(self, t: int) -> None:
-        """Apply the ``invscaling`` schedule after ``t`` samples."""
-        if self.schedule == "invscaling":
+        """Apply the schedule after an epoch; ``t`` samples were seen so far."""
+        self.epochs += 1
+        if self.schedule == "cosine":
+            k = min(self.epochs, self.max_iter)
+            self.learning_rate = (
+                self.learning_rate_init * (1 + math.cos(math.pi * k / self.max_iter)) / 2
+            )
+        elif self.schedule == "invscaling" and "invscaling" in self.SCHEDULES:
             self.learning_rate = self.learning_rate_init / (t + 1) ** self.power_t
 
     def on_plateau(self, message: str, verbose: bool) -> bool:
-        """Stop, or (``adaptive``) divide the learning rate by 5 and go on."""
-        if self.schedule != "adaptive":
+        """Stop, or (``adaptive``, SGD only) divide the learning rate by 5 and go on."""
+        if self.schedule != "adaptive" or "adaptive" not in self.SCHEDULES:
             if verbose:
                 print(message + " Stopping.")
             return True
@@ -114,70 +115,8 @@ class SGD:
             print(message + " Setting learning rate to %f" % self.learning_rate)
         return False
 
-
-class Adam:
-    """Adam (Kingma and Ba, 2014).
-
-    .. math::
-
-        m &\\leftarrow \\beta_1 m + (1 - \\beta_1) \\nabla J, \\qquad
-        v \\leftarrow \\beta_2 v + (1 - \\beta_2) (\\nabla J)^2 \\\\
-        \\eta_t &= \\eta_0 \\sqrt{1 - \\beta_2^t} / (1 - \\beta_1^t) \\\\
-        \\theta &\\leftarrow \\theta - \\eta_t \\, m / (\\sqrt{v} + \\epsilon)
-
-    Parameters
-    ----------
-    n_params : int
-    dtype : numpy dtype
-    learning_rate_init : float
-    beta_1, beta_2 : float
-    epsilon : float
-    """
-
-    #: The estimator parameters that configure it, in constructor order.
-    PARAMS = ("learning_rate_init", "beta_1", "beta_2", "epsilon")
-
-    def __init__(
-        self,
-        n_params: int,
-        dtype,
-        learning_rate_init: float = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-    ) -> None:
-        self.learning_rate_init = float(learning_rate_init)
-        self.learning_rate = float(learning_rate_init)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
-        self.t = 0
-        self.m = np.zeros(n_params, dtype=dtype)
-        self.v = np.zeros(n_params, dtype=dtype)
-
-    def step(self, theta: NDArray, grad: NDArray) -> None:
-        """Update ``theta`` in place from ``grad`` (both of shape (n_params,))."""
-        self.t += 1
-        b1, b2, m, v = self.beta_1, self.beta_2, self.m, self.v
-        self.learning_rate = (
-            self.learning_rate_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        )
-        # Nine passes over the parameters, no allocation: the scratch vector
-        # holds grad^2, then the step direction m / (sqrt(v) + eps).
-        axpy = get_blas_funcs("axpy", (theta,))
-        scratch = self._scratch(theta)
-        m *= b1
-        axpy(grad, m, a=1 - b1)
-        np.square(grad, out=scratch)
-        v *= b2
-        axpy(scratch, v, a=1 - b2)
-        np.sqrt(v, out=scratch)
-        scratch += self.epsilon
-        np.divide(m, scratch, out=scratch)
-        axpy(scratch, theta, a=-self.learning_rate)
-
     def _scratch(self, theta: NDArray) -> NDArray:
-        # Not pickled state: recreated lazily after a copy or an unpickle.
+        # A work vector; not pickled, recreated lazily after a copy or a load.
         scratch = self.__dict__.get("_scratch_buffer")
         if scratch is None or scratch.shape != theta.shape or scratch.dtype != theta.dtype:
             scratch = self._scratch_buffer = np.empty_like(theta)
@@ -188,32 +127,211 @@ class Adam:
         state.pop("_scratch_buffer", None)
         return state
 
-    def end_epoch(self, t: int) -> None:
-        """Adam has no epoch schedule."""
 
-    def on_plateau(self, message: str, verbose: bool) -> bool:
-        """Always stop."""
-        if verbose:
-            print(message + " Stopping.")
-        return True
+def _axpy(theta: NDArray):
+    """BLAS ``y += a x`` for theta's dtype: in place, one pass, no temporary."""
+    return get_blas_funcs("axpy", (theta,))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    With velocity :math:`v` (zero at the start), learning rate :math:`\\eta`
+    and momentum :math:`\\mu`:
+
+    .. math::
+
+        v &\\leftarrow \\mu v - \\eta \\, \\nabla J \\\\
+        \\theta &\\leftarrow \\theta + v
+            \\quad \\text{(classical momentum; plain SGD when } \\mu = 0) \\\\
+        \\theta &\\leftarrow \\theta + \\mu v - \\eta \\, \\nabla J
+            \\quad \\text{(Nesterov)}
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+    momentum : float, default=0.9
+    nesterov : bool, default=True
+    **schedule
+        :class:`Optimizer`'s parameters. ``invscaling``:
+        :math:`\\eta = \\eta_0 / (t + 1)^{p}` after each epoch; ``adaptive``:
+        divide :math:`\\eta` by 5 when the stopping rule fires, stop below 1e-6.
+    """
+
+    SCHEDULES = ("invscaling", "adaptive")
+    PARAMS = {"momentum": "momentum", "nesterovs_momentum": "nesterov"}
+
+    def __init__(self, theta, momentum=0.9, nesterov=True, **schedule) -> None:
+        super().__init__(theta, **schedule)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.velocity = np.zeros_like(theta)
+
+    def _update(self, theta, grad):
+        lr, mu, v = self.learning_rate, self.momentum, self.velocity
+        axpy = _axpy(theta)
+        v *= mu
+        axpy(grad, v, a=-lr)  # v = mu v - lr grad
+        if self.nesterov:
+            axpy(v, theta, a=mu)
+            axpy(grad, theta, a=-lr)  # theta += mu v - lr grad
+        else:
+            theta += v
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman and Hinton, 2012): steps scaled by a running RMS of the gradient.
+
+    .. math::
+
+        v \\leftarrow \\rho v + (1 - \\rho) (\\nabla J)^2, \\qquad
+        \\theta \\leftarrow \\theta - \\eta \\, \\nabla J / (\\sqrt{v} + \\epsilon)
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+    rho : float, default=0.999
+        The estimators' ``beta_2``.
+    epsilon : float, default=1e-8
+    **schedule
+        :class:`Optimizer`'s parameters.
+    """
+
+    PARAMS = {"beta_2": "rho", "epsilon": "epsilon"}
+
+    def __init__(self, theta, rho=0.999, epsilon=1e-8, **schedule) -> None:
+        super().__init__(theta, **schedule)
+        self.rho = float(rho)
+        self.epsilon = float(epsilon)
+        self.v = np.zeros_like(theta)
+
+    def _update(self, theta, grad):
+        axpy, scratch, v = _axpy(theta), self._scratch(theta), self.v
+        np.square(grad, out=scratch)
+        v *= self.rho
+        axpy(scratch, v, a=1 - self.rho)
+        np.sqrt(v, out=scratch)
+        scratch += self.epsilon
+        np.divide(grad, scratch, out=scratch)
+        axpy(scratch, theta, a=-self.learning_rate)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2014).
+
+    .. math::
+
+        m &\\leftarrow \\beta_1 m + (1 - \\beta_1) \\nabla J, \\qquad
+        v \\leftarrow \\beta_2 v + (1 - \\beta_2) (\\nabla J)^2 \\\\
+        \\eta_t &= \\eta \\sqrt{1 - \\beta_2^t} / (1 - \\beta_1^t) \\\\
+        \\theta &\\leftarrow \\theta - \\eta_t \\, m / (\\sqrt{v} + \\epsilon)
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+    beta_1, beta_2 : float, default=0.9, 0.999
+    epsilon : float, default=1e-8
+    **schedule
+        :class:`Optimizer`'s parameters.
+
+    Attributes
+    ----------
+    step_size : float
+        The bias-corrected :math:`\\eta_t` of the last step.
+    """
+
+    PARAMS = {"beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon"}
+
+    def __init__(self, theta, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **schedule) -> None:
+        super().__init__(theta, **schedule)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.t = 0
+        self.step_size = self.learning_rate
+        self.m = np.zeros_like(theta)
+        self.v = np.zeros_like(theta)
+
+    def _update(self, theta, grad):
+        self.t += 1
+        b1, b2, m, v = self.beta_1, self.beta_2, self.m, self.v
+        self.step_size = self.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        # Nine passes over the parameters and no allocation: the scratch
+        # vector holds grad^2, then the direction m / (sqrt(v) + eps).
+        axpy, scratch = _axpy(theta), self._scratch(theta)
+        m *= b1
+        axpy(grad, m, a=1 - b1)
+        np.square(grad, out=scratch)
+        v *= b2
+        axpy(scratch, v, a=1 - b2)
+        np.sqrt(v, out=scratch)
+        scratch += self.epsilon
+        np.divide(m, scratch, out=scratch)
+        axpy(scratch, theta, a=-self.step_size)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019).
+
+    The Adam step of the data cost's gradient, then
+
+    .. math:: W[l] \\leftarrow (1 - \\eta \\lambda) W[l]
+
+    on the weights (not the biases), with :math:`\\lambda` the estimators'
+    ``alpha``, which for this solver is not added to the cost as an L2 term.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+    weight_decay : float
+        :math:`\\lambda`, the estimators' ``alpha``.
+    weight_slices : list of slice
+        Where the weights ``W[l]`` lie in ``theta``.
+    beta_1, beta_2, epsilon, **schedule
+        As :class:`Adam`.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, theta, weight_decay=0.0, weight_slices=(), **adam) -> None:
+        super().__init__(theta, **adam)
+        self.weight_decay = float(weight_decay)
+        self.weight_slices = list(weight_slices)
+
+    def _update(self, theta, grad):
+        super()._update(theta, grad)
+        shrink = 1 - self.learning_rate * self.weight_decay
+        for weights in self.weight_slices:
+            theta[weights] *= shrink
 
 
 #: The stochastic solvers by the name the estimators accept.
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adamw": AdamW}
 
 
-def make_optimizer(solver: str, n_params: int, dtype, params: dict):
+def make_optimizer(solver: str, theta: NDArray, params: dict, weight_slices=()) -> Optimizer:
     """The optimizer for ``solver``, built from the estimator's parameters.
 
     Parameters
     ----------
     solver : str
         A key of :data:`OPTIMIZERS`.
-    n_params : int
-    dtype : numpy dtype
+    theta : ndarray of shape (n_params,)
     params : dict
-        The estimator's ``get_params()``; each optimizer takes the
-        parameters its ``PARAMS`` names, in order.
+        The estimator's ``get_params()``.
+    weight_slices : list of slice
+        Where the weights lie in ``theta`` (for AdamW's decay).
     """
     cls = OPTIMIZERS[solver]
-    return cls(n_params, dtype, *(params[name] for name in cls.PARAMS))
+    own = {argument: params[name] for name, argument in cls.PARAMS.items()}
+    if cls.decoupled_weight_decay:
+        own.update(weight_decay=params["alpha"], weight_slices=weight_slices)
+    return cls(
+        theta,
+        **own,
+        learning_rate_init=params["learning_rate_init"],
+        schedule=params["learning_rate"],
+        power_t=params["power_t"],
+        max_iter=params["max_iter"],
+        max_grad_norm=params.get("max_grad_norm"),
+    )

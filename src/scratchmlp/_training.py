@@ -10,6 +10,7 @@ goes back as a value for the estimator to turn into warnings or errors.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -17,12 +18,13 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._network import Network, Workspace, cost_and_gradient
+from ._network import Network, Workspace, cost_and_gradient, dropout_masks
 
 __all__ = [
     "TrainingData",
     "TrainingState",
     "StochasticConfig",
+    "epoch_record",
     "iter_batches",
     "run_epoch",
     "record_epoch",
@@ -32,6 +34,7 @@ __all__ = [
 # Outcomes of train_stochastic.
 CONTINUE = "continue"  # one epoch of partial_fit done, nothing to report
 CONVERGED = "converged"  # the stopping rule fired
+STOPPED = "stopped"  # a callback asked to stop
 MAX_ITER = "max_iter"  # max_iter epochs without convergence
 DIVERGED = "diverged"  # the cost became non-finite after some steps
 NON_FINITE_INPUT = "non_finite_input"  # non-finite before any step: the data
@@ -102,6 +105,7 @@ class StochasticConfig:
     early_stopping: bool = False
     incremental: bool = False
     verbose: bool = False
+    dropout: list | None = None  # drop probability p[l] by layer, or None
 
 
 @dataclass
@@ -110,13 +114,19 @@ class TrainingState:
 
     Attributes mirror scikit-learn's fitted attributes: ``loss_curve`` is
     ``loss_curve_``, ``n_iter`` is ``n_iter_``, ``t`` is ``t_`` (samples
-    seen), ``best_theta`` the parameters of the best validation score.
+    seen), ``best_theta`` the parameters of the best validation score;
+    ``history`` holds one dict per epoch. The validation curves are lists
+    when there is validation data (early stopping, or a given validation
+    set), None otherwise.
     """
 
     early_stopping: bool = False
+    validation: bool = False
     loss: float | None = None
     loss_curve: list = field(default_factory=list)
+    history: list = field(default_factory=list)
     validation_scores: list | None = None
+    validation_loss_curve: list | None = None
     best_loss: float | None = np.inf
     best_validation_score: float | None = None
     no_improvement_count: int = 0
@@ -125,8 +135,10 @@ class TrainingState:
     best_theta: NDArray | None = None
 
     def __post_init__(self) -> None:
-        if self.early_stopping:
+        if self.early_stopping or self.validation:
             self.validation_scores = []
+            self.validation_loss_curve = []
+        if self.early_stopping:
             self.best_validation_score = -np.inf
             self.best_loss = None
 
@@ -164,8 +176,13 @@ def run_epoch(
     batches,
     workspace: Workspace,
     alpha: float,
+    dropout: list | None = None,
+    rng: np.random.RandomState | None = None,
 ) -> tuple[float, int]:
     """One pass over ``batches``: forward, backward and a step per batch.
+
+    With ``dropout`` (the drop probability of each layer), fresh masks are
+    drawn from ``rng`` for every batch.
 
     Returns
     -------
@@ -181,38 +198,59 @@ def run_epoch(
         A0, Y, s = data.batch(idx, workspace)
         if s is not None and not s.any():
             continue  # no weight in this batch: nothing to learn from it
-        J, grad = cost_and_gradient(net, A0, Y, s, alpha, workspace)
+        m = A0.shape[1]
+        D = dropout_masks(rng, net.layer_sizes, m, dropout, net.dtype) if dropout else None
+        J, grad = cost_and_gradient(net, A0, Y, s, alpha, workspace, D)
         if not np.isfinite(J):
             return J, steps
         optimizer.step(net.theta, grad.flat)
         steps += 1
-        total += J * A0.shape[1]
+        total += J * m
     return total / data.m, steps
 
 
-def record_epoch(
+def epoch_record(
     state: TrainingState,
     loss: float,
-    config: StochasticConfig,
-    net: Network,
-    val_score: float | None = None,
+    val_loss: float | None,
+    val_score: float | None,
+    learning_rate: float | None,
+    seconds: float,
+) -> dict:
+    """The ``history_`` entry of the epoch that just ended."""
+    return {
+        "epoch": len(state.history) + 1,
+        "loss": loss,
+        "val_loss": val_loss,
+        "val_score": val_score,
+        "learning_rate": learning_rate,
+        "seconds": seconds,
+    }
+
+
+def record_epoch(
+    state: TrainingState, record: dict, config: StochasticConfig, net: Network
 ) -> None:
-    """Append the epoch to the curves and update the no-improvement count.
+    """Append the epoch's ``record`` to the curves and count non-improvement.
 
     Without early stopping an epoch counts as an improvement when the
     training loss fell by more than ``tol`` below the best so far; with it,
     when the validation score rose by more than ``tol`` above the best (whose
     parameters are then kept in ``state.best_theta``).
     """
+    loss, val_score = record["loss"], record["val_score"]
     state.n_iter += 1
     state.loss = loss
     state.loss_curve.append(loss)
+    state.history.append(record)
+    if state.validation_scores is not None:
+        state.validation_scores.append(val_score)
+        state.validation_loss_curve.append(record["val_loss"])
     if config.verbose:
         print("Iteration %d, loss = %.8f" % (state.n_iter, loss))
-    if config.early_stopping:
-        state.validation_scores.append(val_score)
-        if config.verbose:
+        if val_score is not None:
             print("Validation score: %f" % val_score)
+    if config.early_stopping:
         improved = val_score >= state.best_validation_score + config.tol
         if val_score > state.best_validation_score:
             state.best_validation_score = val_score
@@ -239,7 +277,8 @@ def train_stochastic(
     config: StochasticConfig,
     state: TrainingState,
     rng: np.random.RandomState,
-    score_validation: Callable[[Network], float] | None = None,
+    validate: Callable[[Network], tuple[float, float]] | None = None,
+    on_epoch_end: Callable[[dict], bool] | None = None,
 ) -> str:
     """Train ``net`` in place with mini-batches until a stopping rule.
 
@@ -252,14 +291,18 @@ def train_stochastic(
     state : TrainingState
         Updated in place after each completed epoch.
     rng : numpy.random.RandomState
-        For the shuffles.
-    score_validation : callable ``net -> float``, optional
-        The validation score, required with early stopping.
+        For the shuffles and the dropout masks.
+    validate : callable ``net -> (val_loss, val_score)``, optional
+        Evaluates the validation set after each epoch; required with early
+        stopping.
+    on_epoch_end : callable ``record -> bool``, optional
+        Called with each epoch's history record; True stops training.
 
     Returns
     -------
     outcome : str
         One of ``"continue"`` (an incremental epoch), ``"converged"``,
+        ``"stopped"`` (by ``on_epoch_end``),
         ``"max_iter"``, ``"diverged"`` (the cost or the parameters became
         non-finite; ``net`` holds the last finite ones) or
         ``"non_finite_input"`` (non-finite before any step: the data is at
@@ -276,11 +319,12 @@ def train_stochastic(
     snapshot = np.empty_like(net.theta)
     max_epochs = 1 if config.incremental else config.max_iter
     for epoch in range(max_epochs):
+        start = time.perf_counter()
         np.copyto(snapshot, net.theta)
         batches = iter_batches(data.m, batch_size, rng if config.shuffle else None)
         try:
             loss, steps = run_epoch(
-                net, optimizer, data, batches, workspace, config.alpha
+                net, optimizer, data, batches, workspace, config.alpha, config.dropout, rng
             )
         except KeyboardInterrupt:
             np.copyto(net.theta, snapshot)
@@ -291,9 +335,15 @@ def train_stochastic(
             # the optimizer, is at fault.
             return NON_FINITE_INPUT if epoch == 0 and steps == 0 else DIVERGED
         state.t += data.m
-        val_score = score_validation(net) if config.early_stopping else None
-        record_epoch(state, loss, config, net, val_score)
+        val_loss, val_score = validate(net) if validate is not None else (None, None)
+        record = epoch_record(
+            state, loss, val_loss, val_score, optimizer.learning_rate,
+            time.perf_counter() - start,
+        )
+        record_epoch(state, record, config, net)
         optimizer.end_epoch(state.t)
+        if on_epoch_end is not None and on_epoch_end(record):
+            return STOPPED
         if state.no_improvement_count > config.n_iter_no_change:
             if optimizer.on_plateau(_stopping_message(config), config.verbose):
                 return CONVERGED
