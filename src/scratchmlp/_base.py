@@ -328,7 +328,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             rng = check_random_state(self.random_state)
             if first_pass:
                 net = Network(layer_sizes, activations, loss, dtype=X.dtype)
-                initialize(net, rng, self.init)
+                initialize(net, rng, self.init, output_like=str(self.activation))
             else:
                 net = self._checked_previous_net(layer_sizes, activations, loss)
                 X = X.astype(net.dtype, copy=False)
@@ -337,12 +337,16 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             # The one transpose: from here on samples are columns.
             A0, Y = X.T, Y.T.astype(Y.dtype if Y.dtype == bool else net.dtype, copy=False)
             data = TrainingData(A0, Y, sample_weight)
-            if self.solver == "lbfgs":
-                self._fit_lbfgs(net, data, validation, first_pass, transaction)
-            else:
-                self._fit_stochastic(
-                    net, data, y, validation, dropout, rng, first_pass, incremental, transaction
-                )
+            # Overflow is detected from the cost and turned into an error or a
+            # DivergenceWarning; numpy's own warnings would only add noise.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                if self.solver == "lbfgs":
+                    self._fit_lbfgs(net, data, validation, first_pass, transaction)
+                else:
+                    self._fit_stochastic(
+                        net, data, y, validation, dropout, rng, first_pass, incremental,
+                        transaction,
+                    )
         return self
 
     @staticmethod
@@ -641,7 +645,11 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             A0 = X[rows].T
             if A0.dtype != net.dtype:
                 A0 = A0.astype(net.dtype)
-            yield rows, forward(net, A0)
+            # Huge inputs saturate the outputs (softmax, sigmoid and exp are
+            # computed stably); intermediate overflow needs no warning.
+            with np.errstate(over="ignore", invalid="ignore"):
+                cache = forward(net, A0)
+            yield rows, cache
 
     @staticmethod
     def _network_loss(net: Network, X, Y, sample_weight):

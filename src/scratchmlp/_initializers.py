@@ -85,7 +85,9 @@ INITIALIZERS: dict[str, InitFunction] = {
 }
 
 
-def initialize(network, rng: np.random.RandomState, scheme: str = "auto") -> None:
+def initialize(
+    network, rng: np.random.RandomState, scheme: str = "auto", output_like: str = "relu"
+) -> None:
     """Draw every ``W[l]``, ``b[l]`` of ``network`` in place, for ``l = 1..L``.
 
     Parameters
@@ -96,10 +98,16 @@ def initialize(network, rng: np.random.RandomState, scheme: str = "auto") -> Non
         The one generator of the fit.
     scheme : str, default="auto"
         A key of :data:`INITIALIZERS`.
+    output_like : str, default="relu"
+        The activation the output layer is scaled for when there is no
+        hidden layer (otherwise, the last hidden layer's).
     """
     init = INITIALIZERS[scheme]
-    n = network.layer_sizes
+    n, names = network.layer_sizes, network.activation_names
+    # The output layer is drawn as if it had the activation of the layer
+    # below it: scikit-learn scales every layer by the hidden activation.
+    below = names[network.L - 1] if network.L > 1 else output_like
     for l in range(1, network.L + 1):
-        W, b = init(rng, n[l - 1], n[l], network.activation_names[l])
+        W, b = init(rng, n[l - 1], n[l], names[l] if l < network.L else below)
         network.W[l][...] = W
         network.b[l][...] = b

@@ -221,6 +221,13 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
     def _validate_targets(self, y, incremental, reset):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if y.dtype == object:
+            kinds = {isinstance(label, str) for label in y.ravel()}
+            if len(kinds) > 1:
+                raise ValueError(
+                    "Mix of label input types (string and number) in y: class labels "
+                    "must be all strings or all numbers."
+                )
         check_classification_targets(y)
         if reset and not incremental:
             self._label_binarizer = LabelBinarizer().fit(y)

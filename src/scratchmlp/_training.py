@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._network import Network, Workspace, cost_and_gradient, dropout_masks
+from ._network import Network, Workspace, cost, cost_and_gradient, dropout_masks, forward
 
 __all__ = [
     "TrainingData",
@@ -261,6 +261,60 @@ def record_epoch(
     state.no_improvement_count = 0 if improved else state.no_improvement_count + 1
 
 
+def _rotate(snapshots: list, theta: NDArray) -> NDArray:
+    """Keep the parameters at the start of the last two epochs (and of the call)."""
+    if len(snapshots) < 3:
+        snapshots.append(theta.copy())
+    else:
+        recycled = snapshots.pop(1)
+        np.copyto(recycled, theta)
+        snapshots.append(recycled)
+    return snapshots[-1]
+
+
+def _finite_on(net: Network, data: TrainingData, workspace: Workspace, alpha: float) -> bool:
+    """Whether the cost of every batch of the training data is finite."""
+    for idx in iter_batches(data.m, workspace.max_m, None):
+        A0, Y, s = data.batch(idx, workspace)
+        if not np.isfinite(cost(net, forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)):
+            return False
+    return True
+
+
+def _fall_back(net, state, data, workspace, config, snapshots) -> None:
+    """After a divergence, go back to the latest parameters finite on the training data.
+
+    The candidates are the parameters at the start of the failing epoch and
+    of the one before (whose records are then dropped), then those at the
+    start of the call. A step can leave parameters that are finite but so
+    large that some samples overflow, hence the check on all of them.
+    """
+    failing = snapshots[-1]
+    before = snapshots[-2] if len(snapshots) > 1 else snapshots[0]
+    for dropped, theta in enumerate([failing, before]):
+        np.copyto(net.theta, theta)
+        if _finite_on(net, data, workspace, config.alpha):
+            for _ in range(dropped):
+                _drop_last_epoch(state, data.m)
+            return
+    np.copyto(net.theta, snapshots[0])
+    while state.n_iter > 0:
+        _drop_last_epoch(state, data.m)
+
+
+def _drop_last_epoch(state: TrainingState, m: int) -> None:
+    if state.n_iter == 0:
+        return  # only this call's epochs are dropped
+    state.history.pop()
+    state.loss_curve.pop()
+    if state.validation_scores is not None:
+        state.validation_scores.pop()
+        state.validation_loss_curve.pop()
+    state.n_iter -= 1
+    state.t -= m
+    state.loss = state.loss_curve[-1] if state.loss_curve else None
+
+
 def _stopping_message(config: StochasticConfig) -> str:
     what = "Validation score" if config.early_stopping else "Training loss"
     return "%s did not improve more than tol=%f for %d consecutive epochs." % (
@@ -316,11 +370,14 @@ def train_stochastic(
     """
     batch_size = min(config.batch_size, data.m)
     workspace = Workspace(net.layer_sizes, batch_size, net.dtype)
-    snapshot = np.empty_like(net.theta)
+    # The parameters at the start of this call and of the last two epochs:
+    # where to fall back to if training diverges.
+    start_theta = net.theta.copy()
+    snapshots = [start_theta]
     max_epochs = 1 if config.incremental else config.max_iter
     for epoch in range(max_epochs):
         start = time.perf_counter()
-        np.copyto(snapshot, net.theta)
+        snapshot = snapshots[-1] if epoch == 0 else _rotate(snapshots, net.theta)
         batches = iter_batches(data.m, batch_size, rng if config.shuffle else None)
         try:
             loss, steps = run_epoch(
@@ -330,10 +387,13 @@ def train_stochastic(
             np.copyto(net.theta, snapshot)
             raise
         if not (np.isfinite(loss) and np.isfinite(net.theta).all()):
-            np.copyto(net.theta, snapshot)
-            # Non-finite before the first step of this call: the data, not
-            # the optimizer, is at fault.
-            return NON_FINITE_INPUT if epoch == 0 and steps == 0 else DIVERGED
+            if epoch == 0 and steps == 0:
+                # Non-finite before the first step of this call: the data,
+                # not the optimizer, is at fault.
+                np.copyto(net.theta, start_theta)
+                return NON_FINITE_INPUT
+            _fall_back(net, state, data, workspace, config, snapshots)
+            return DIVERGED
         state.t += data.m
         val_loss, val_score = validate(net) if validate is not None else (None, None)
         record = epoch_record(
