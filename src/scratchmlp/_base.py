@@ -337,16 +337,12 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             # The one transpose: from here on samples are columns.
             A0, Y = X.T, Y.T.astype(Y.dtype if Y.dtype == bool else net.dtype, copy=False)
             data = TrainingData(A0, Y, sample_weight)
-            # Overflow is detected from the cost and turned into an error or a
-            # DivergenceWarning; numpy's own warnings would only add noise.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                if self.solver == "lbfgs":
-                    self._fit_lbfgs(net, data, validation, first_pass, transaction)
-                else:
-                    self._fit_stochastic(
-                        net, data, y, validation, dropout, rng, first_pass, incremental,
-                        transaction,
-                    )
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(net, data, validation, first_pass, transaction)
+            else:
+                self._fit_stochastic(
+                    net, data, y, validation, dropout, rng, first_pass, incremental, transaction
+                )
         return self
 
     @staticmethod

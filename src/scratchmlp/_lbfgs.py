@@ -104,14 +104,17 @@ def fit_lbfgs(
             raise StopIteration  # scipy ends the minimisation at this iterate
 
     try:
-        result = scipy.optimize.minimize(
-            fun,
-            last.copy(),
-            method="L-BFGS-B",
-            jac=True,
-            callback=callback,
-            options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
-        )
+        # Overflow shows in the cost (handled above); numpy's warnings would
+        # only add noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = scipy.optimize.minimize(
+                fun,
+                last.copy(),
+                method="L-BFGS-B",
+                jac=True,
+                callback=callback,
+                options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+            )
     except KeyboardInterrupt:
         net.set_theta(last)
         raise

@@ -96,7 +96,8 @@ def _identity(Z, out):
 def _exp(Z, out):
     # exp(z) overflows beyond log(max float); saturate there instead of
     # returning inf, so that a wild prediction is large but finite.
-    top = np.log(np.finfo(Z.dtype).max)
+    # The float just below log(max): in float32, log(max) itself rounds up.
+    top = np.nextafter(np.log(np.finfo(Z.dtype).max), Z.dtype.type(0))
     np.minimum(Z, top, out=out)
     return np.exp(out, out=out)
 

@@ -178,7 +178,7 @@ def run_epoch(
     alpha: float,
     dropout: list | None = None,
     rng: np.random.RandomState | None = None,
-) -> tuple[float, int]:
+) -> tuple[float, int, object]:
     """One pass over ``batches``: forward, backward and a step per batch.
 
     With ``dropout`` (the drop probability of each layer), fresh masks are
@@ -192,6 +192,8 @@ def run_epoch(
         the epoch stops there.
     steps : int
         The optimizer steps taken.
+    failed : slice, ndarray or None
+        The batch whose cost was non-finite, if one was.
     """
     total, steps = 0.0, 0
     for idx in batches:
@@ -202,11 +204,11 @@ def run_epoch(
         D = dropout_masks(rng, net.layer_sizes, m, dropout, net.dtype) if dropout else None
         J, grad = cost_and_gradient(net, A0, Y, s, alpha, workspace, D)
         if not np.isfinite(J):
-            return J, steps
+            return J, steps, idx
         optimizer.step(net.theta, grad.flat)
         steps += 1
         total += J * m
-    return total / data.m, steps
+    return total / data.m, steps, None
 
 
 def epoch_record(
@@ -270,6 +272,21 @@ def _rotate(snapshots: list, theta: NDArray) -> NDArray:
         np.copyto(recycled, theta)
         snapshots.append(recycled)
     return snapshots[-1]
+
+
+def _data_at_fault(net, data, failed, workspace, alpha, start_theta) -> bool:
+    """Whether the failing batch is non-finite already at the call's starting parameters.
+
+    Then the data (e.g. a feature at 1e300), not the optimizer, is at fault.
+    """
+    if failed is None:
+        return False  # the cost stayed finite; the parameters overflowed
+    theta = net.theta.copy()
+    np.copyto(net.theta, start_theta)
+    A0, Y, s = data.batch(failed, workspace)
+    J = cost(net, forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)
+    np.copyto(net.theta, theta)
+    return not np.isfinite(J)
 
 
 def _finite_on(net: Network, data: TrainingData, workspace: Workspace, alpha: float) -> bool:
@@ -380,20 +397,21 @@ def train_stochastic(
         snapshot = snapshots[-1] if epoch == 0 else _rotate(snapshots, net.theta)
         batches = iter_batches(data.m, batch_size, rng if config.shuffle else None)
         try:
-            loss, steps = run_epoch(
-                net, optimizer, data, batches, workspace, config.alpha, config.dropout, rng
-            )
+            # Overflow shows in the cost and is handled below; numpy's
+            # warnings would only add noise.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss, steps, failed = run_epoch(
+                    net, optimizer, data, batches, workspace, config.alpha, config.dropout, rng
+                )
+                if not (np.isfinite(loss) and np.isfinite(net.theta).all()):
+                    if _data_at_fault(net, data, failed, workspace, config.alpha, start_theta):
+                        np.copyto(net.theta, start_theta)
+                        return NON_FINITE_INPUT
+                    _fall_back(net, state, data, workspace, config, snapshots)
+                    return DIVERGED
         except KeyboardInterrupt:
             np.copyto(net.theta, snapshot)
             raise
-        if not (np.isfinite(loss) and np.isfinite(net.theta).all()):
-            if epoch == 0 and steps == 0:
-                # Non-finite before the first step of this call: the data,
-                # not the optimizer, is at fault.
-                np.copyto(net.theta, start_theta)
-                return NON_FINITE_INPUT
-            _fall_back(net, state, data, workspace, config, snapshots)
-            return DIVERGED
         state.t += data.m
         val_loss, val_score = validate(net) if validate is not None else (None, None)
         record = epoch_record(
