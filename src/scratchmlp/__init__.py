@@ -8,17 +8,18 @@ take the same parameters as :class:`sklearn.neural_network.MLPClassifier` and
 """
 
 from . import callbacks
-from ._base import DivergenceWarning
+from ._base import DivergenceWarning, InconsistentVersionWarning
 from ._gradcheck import check_gradients
 from ._mlp import ScratchMLPClassifier, ScratchMLPRegressor
 from ._onnx import install_skl2onnx_hook as _install_skl2onnx_hook
 
 _install_skl2onnx_hook()  # ONNX converters, registered once skl2onnx is imported
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "DivergenceWarning",
+    "InconsistentVersionWarning",
     "ScratchMLPClassifier",
     "ScratchMLPRegressor",
     "__version__",

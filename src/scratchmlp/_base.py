@@ -33,6 +33,7 @@ from ._initializers import INITIALIZERS, initialize
 from ._lbfgs import fit_lbfgs
 from ._network import Network, forward
 from ._optimizers import OPTIMIZERS, make_optimizer
+from ._version import __version__
 from ._training import (
     DIVERGED,
     MAX_ITER,
@@ -45,7 +46,7 @@ from ._training import (
     train_stochastic,
 )
 
-__all__ = ["BaseScratchMLP", "DivergenceWarning"]
+__all__ = ["BaseScratchMLP", "DivergenceWarning", "InconsistentVersionWarning"]
 
 
 class DivergenceWarning(ConvergenceWarning):
@@ -65,6 +66,24 @@ class _ValidationSet:
     y: np.ndarray
     Y: np.ndarray
     sample_weight: np.ndarray | None
+
+
+class InconsistentVersionWarning(UserWarning):
+    """A model pickled by another version of scratchmlp was loaded.
+
+    It may predict differently or fail; refit it, or load it with the
+    version that saved it (in ``original_version``).
+    """
+
+    def __init__(self, estimator_name, current_version, original_version):
+        self.estimator_name = estimator_name
+        self.current_version = current_version
+        self.original_version = original_version
+        super().__init__(
+            f"Trying to unpickle {estimator_name} from scratchmlp {original_version} "
+            f"with scratchmlp {current_version}. This might lead to breaking code or "
+            "invalid results; refit the model with this version to be safe."
+        )
 
 
 class _Transaction:
@@ -723,6 +742,22 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 f"{self.solver} is not stochastic."
             )
         return True
+
+    # ------------------------------------------------------------------
+    # Pickling: record our own version beside scikit-learn's.
+    # ------------------------------------------------------------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_scratchmlp_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        original = state.pop("_scratchmlp_version", "pre-0.1")
+        if original != __version__:
+            warnings.warn(
+                InconsistentVersionWarning(type(self).__name__, __version__, original)
+            )
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
