@@ -32,7 +32,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._activations import ACTIVATIONS
 from ._initializers import INITIALIZERS, initialize
 from ._lbfgs import fit_lbfgs
-from ._network import Network, forward
+from ._network import Cache, Network, forward
 from ._optimizers import OPTIMIZERS, make_optimizer
 from ._version import __version__
 from ._training import (
@@ -674,25 +674,34 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             out[rows] = (cache.Z if logits else cache.A)[net.L].T
         return out
 
+    #: Rows per prediction chunk, at most: large enough for full-speed
+    #: matrix products, small enough that the activations stay in cache-sized
+    #: buffers reused from chunk to chunk.
+    _PREDICT_CHUNK = 4096
+
     @staticmethod
     def _forward_chunks(net: Network, X):
         """Yield ``(rows, cache)``: the forward pass over chunks of rows of ``X``.
 
-        The chunk size keeps the activations within scikit-learn's
-        ``working_memory`` (``sklearn.set_config``), so memory stays bounded
-        for any number of rows.
+        The chunk size also stays within scikit-learn's ``working_memory``
+        (``sklearn.set_config``), so memory is bounded for any number of rows.
+        The cache's buffers are reused: consume each chunk before the next.
         """
         m = X.shape[0]
-        row_bytes = 2 * sum(net.layer_sizes) * net.dtype.itemsize
-        chunk = get_chunk_n_rows(row_bytes, max_n_rows=m) if m else 1
+        row_bytes = sum(net.layer_sizes) * net.dtype.itemsize
+        chunk = min(get_chunk_n_rows(row_bytes, max_n_rows=m), BaseScratchMLP._PREDICT_CHUNK)
+        chunk = max(chunk, 1)
+        full = Cache.for_inference(net.layer_sizes, chunk, net.dtype)
         for rows in gen_batches(m, chunk):
             A0 = X[rows].T
             if A0.dtype != net.dtype:
                 A0 = A0.astype(net.dtype)
+            size = A0.shape[1]
+            cache = full if size == chunk else Cache.for_inference(net.layer_sizes, size, net.dtype)
             # Huge inputs saturate the outputs (softmax, sigmoid and exp are
             # computed stably); intermediate overflow needs no warning.
             with np.errstate(over="ignore", invalid="ignore"):
-                cache = forward(net, A0)
+                forward(net, A0, cache)
             yield rows, cache
 
     @staticmethod

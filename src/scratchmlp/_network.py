@@ -246,6 +246,19 @@ class Cache:
         A = [None] + [np.empty((n[l], m), dtype=dtype) for l in range(1, len(n))]
         return cls(Z, A)
 
+    @classmethod
+    def for_inference(cls, layer_sizes: Sequence[int], m: int, dtype) -> "Cache":
+        """Buffers for prediction: half the memory, no backward pass possible.
+
+        Each hidden ``A[l]`` is computed in place over ``Z[l]`` (the two names
+        share one buffer, so a hidden ``Z[l]`` is not kept); the output layer
+        keeps both ``Z[L]`` (the logits) and ``A[L]``.
+        """
+        n, L = layer_sizes, len(layer_sizes) - 1
+        A = [None] + [np.empty((n[l], m), dtype=dtype) for l in range(1, L + 1)]
+        Z = [None, *A[1:L], np.empty((n[L], m), dtype=dtype)]
+        return cls(Z, A)
+
 
 def dropout_masks(
     rng: np.random.RandomState, layer_sizes: Sequence[int], m: int, rates: Sequence, dtype
