@@ -21,6 +21,7 @@ from scratchmlp._training import (
     epoch_record,
     gather_columns,
     iter_batches,
+    shuffled,
     record_epoch,
     train_stochastic,
 )
@@ -34,8 +35,8 @@ def as_index(idx, m):
 @pytest.mark.parametrize("m, batch_size", [(10, 3), (10, 5), (10, 10), (10, 25), (1, 1), (37, 8)])
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_iter_batches_cover_every_sample_once(m, batch_size, shuffle):
-    rng = np.random.RandomState(0) if shuffle else None
-    batches = [as_index(idx, m) for idx in iter_batches(m, batch_size, rng)]
+    order = shuffled(np.arange(m), np.random.RandomState(0)) if shuffle else None
+    batches = [as_index(idx, m) for idx in iter_batches(m, batch_size, order)]
     covered = np.concatenate(batches)
     np.testing.assert_array_equal(np.sort(covered), np.arange(m))
     sizes = [len(b) for b in batches]
@@ -50,8 +51,8 @@ def test_iter_batches_without_rng_yields_slices():
 
 
 def test_iter_batches_reproducible_and_shuffled():
-    def epoch(rng):
-        return np.concatenate(list(iter_batches(50, 7, rng)))
+    def epoch(rng, order=np.arange(50)):
+        return np.concatenate(list(iter_batches(50, 7, shuffled(order, rng))))
 
     a = epoch(np.random.RandomState(42))
     b = epoch(np.random.RandomState(42))
@@ -60,10 +61,23 @@ def test_iter_batches_reproducible_and_shuffled():
     assert not np.array_equal(a, epoch(np.random.RandomState(43)))
     # Successive epochs from one generator differ.
     rng = np.random.RandomState(42)
-    first, second = epoch(rng), epoch(rng)
+    first = epoch(rng)
+    second = epoch(rng, first)
     np.testing.assert_array_equal(first, a)
     assert not np.array_equal(first, second)
     np.testing.assert_array_equal(np.sort(second), np.arange(50))
+
+
+def test_shuffled_permutes_the_previous_order_like_sklearn():
+    # scikit-learn reshuffles the previous epoch's order: idx = idx[perm].
+    from sklearn.utils import shuffle as sk_shuffle
+
+    ours, theirs = np.random.RandomState(7), np.random.RandomState(7)
+    order, idx = np.arange(30), np.arange(30)
+    for _ in range(3):
+        order = shuffled(order, ours)
+        idx = sk_shuffle(idx, random_state=theirs)
+        np.testing.assert_array_equal(order, idx)
 
 
 # gather_columns -------------------------------------------------------------

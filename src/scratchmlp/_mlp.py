@@ -182,6 +182,11 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
     True
     """
 
+    _parameter_constraints: dict = {
+        **BaseScratchMLP._parameter_constraints,
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),

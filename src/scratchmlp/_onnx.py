@@ -65,15 +65,20 @@ class _Graph:
     container : skl2onnx ModelComponentContainer
     double : bool
         Compute in float64 (a double input) rather than float32.
+    net_dtype : numpy dtype
+        The dtype the estimator computes in, for its limits (``narrow``).
     """
 
-    def __init__(self, scope, container, double: bool) -> None:
+    def __init__(self, scope, container, double: bool, net_dtype) -> None:
         from onnx import TensorProto
 
         self.scope = scope
         self.container = container
         self.dtype = np.dtype(np.float64 if double else np.float32)
         self.proto = TensorProto.DOUBLE if double else TensorProto.FLOAT
+        # The narrower of the two: the limits (overflow, smallest normal)
+        # that the estimator applies and that the graph's type can hold.
+        self.narrow = min(self.dtype, np.dtype(net_dtype), key=lambda d: d.itemsize)
 
     def const(self, value, dtype=None, hint: str = "c") -> str:
         """An initializer holding ``value`` (in the graph's dtype unless ``dtype``)."""
@@ -158,7 +163,8 @@ def _elu(g: _Graph, z: str) -> str:
 
 def _softplus(g: _Graph, z: str) -> str:
     # log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): never overflows.
-    tail = g.node("Log", [g.add(g.const(1.0), g.node("Exp", [g.node("Neg", [g.node("Abs", [z])])]))])
+    decay = g.node("Exp", [g.node("Neg", [g.node("Abs", [z])])])
+    tail = g.node("Log", [g.add(g.const(1.0), decay)])
     return g.add(g.node("Relu", [z]), tail)
 
 
@@ -238,17 +244,19 @@ def _erf(g: _Graph, x: str) -> str:
     # |x| <= 1: x T(x^2) / U(x^2); clipped so the unused branch stays finite.
     small = g.node("Min", [g.node("Max", [x, g.const(-1.0)]), g.const(1.0)])
     small2 = g.mul(small, small)
-    erf_small = g.div(g.mul(small, g.polynomial(small2, _ERF_T)), g.polynomial(small2, _ERF_U, True))
+    numerator = g.mul(small, g.polynomial(small2, _ERF_T))
+    erf_small = g.div(numerator, g.polynomial(small2, _ERF_U, monic=True))
     # |x| > 1: sign(x) (1 - erfc(|x|)), erfc(a) = exp(-a^2) P(a) / Q(a) for a < 8
     # and exp(-a^2) R(a) / S(a) beyond; erfc(30) underflows, so clip there.
     a = g.node("Min", [g.node("Abs", [x]), g.const(30.0)])
     expo = g.node("Exp", [g.node("Neg", [g.mul(a, a)])])
-    mid = g.div(g.polynomial(a, _ERFC_P), g.polynomial(a, _ERFC_Q, True))
-    far = g.div(g.polynomial(a, _ERFC_R), g.polynomial(a, _ERFC_S, True))
+    mid = g.div(g.polynomial(a, _ERFC_P), g.polynomial(a, _ERFC_Q, monic=True))
+    far = g.div(g.polynomial(a, _ERFC_R), g.polynomial(a, _ERFC_S, monic=True))
     ratio = g.node("Where", [g.node("Less", [a, g.const(8.0)]), mid, far])
     erfc = g.mul(expo, ratio)
     erf_large = g.mul(g.node("Sign", [x]), g.sub(g.const(1.0), erfc))
-    return g.node("Where", [g.node("Greater", [g.node("Abs", [x]), g.const(1.0)]), erf_large, erf_small])
+    beyond_one = g.node("Greater", [g.node("Abs", [x]), g.const(1.0)])
+    return g.node("Where", [beyond_one, erf_large, erf_small])
 
 
 #: ONNX builders of the hidden activations, by the engine's name. A new
@@ -266,17 +274,13 @@ HIDDEN_ACTIVATIONS = {
 }
 
 
-def _narrower(*dtypes) -> np.dtype:
-    return min((np.dtype(d) for d in dtypes), key=lambda d: d.itemsize)
-
-
 def _softmax(g: _Graph, z: str) -> str:
     return g.node("Softmax", [z], axis=1)
 
 
-def _exp(g: _Graph, z: str, net_dtype=np.float64) -> str:
+def _exp(g: _Graph, z: str) -> str:
     # Like the engine: saturate below overflow instead of returning inf.
-    top = np.log(np.finfo(_narrower(net_dtype, g.dtype)).max)
+    top = np.log(np.finfo(g.narrow).max)
     return g.node("Exp", [g.node("Min", [z, g.const(top)])])
 
 
@@ -303,8 +307,6 @@ def _output(g: _Graph, net, z: str) -> str:
     name = net.activation_names[net.L]
     if name not in OUTPUT_ACTIVATIONS:
         raise NotImplementedError(f"No ONNX conversion for the output activation {name!r}.")
-    if name == "exp":
-        return _exp(g, z, net.dtype)
     return OUTPUT_ACTIVATIONS[name](g, z)
 
 
@@ -388,7 +390,11 @@ def _check_input(operator, n_outputs) -> None:
 
 
 def calculate_classifier_output_shapes(operator) -> None:
-    """``label``: (N,) int64 or string, (N, n_labels) for multilabel; ``probabilities``: (N, n_classes)."""
+    """Output types and shapes of the classifier.
+
+    ``label``: (N,) int64 or string, (N, n_labels) int64 for multilabel
+    targets; ``probabilities``: (N, n_classes) in the input's floating type.
+    """
     from skl2onnx.common.data_types import Int64TensorType, StringTensorType
 
     _check_input(operator, 2)
@@ -418,13 +424,13 @@ def convert_classifier(scope, operator, container) -> None:
 
     est = operator.raw_operator
     net = est._net
-    g = _Graph(scope, container, _is_double(operator.inputs[0].type))
+    g = _Graph(scope, container, _is_double(operator.inputs[0].type), net.dtype)
     label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
     z = _logits(g, net, operator.inputs[0].full_name, _float_input(operator))
 
     def floored(a):
         # predict_proba floors probabilities at the smallest normal number.
-        tiny = g.const(np.finfo(_narrower(net.dtype, g.dtype)).tiny)
+        tiny = g.const(np.finfo(g.narrow).tiny)
         return g.node("Max", [a, tiny], output=proba_out)
 
     if len(est.classes_) == 1:
@@ -443,7 +449,8 @@ def convert_classifier(scope, operator, container) -> None:
     elif _is_multilabel(est):
         a = _output(g, net, z)
         floored(a)
-        g.node("Cast", [g.node("Greater", [a, g.const(0.5)])], output=label_out, to=TensorProto.INT64)
+        positive = g.node("Greater", [a, g.const(0.5)])
+        g.node("Cast", [positive], output=label_out, to=TensorProto.INT64)
         return
     else:
         a = _output(g, net, z)
@@ -459,7 +466,7 @@ def convert_regressor(scope, operator, container) -> None:
     """The graph of ``predict``, shaped (N, n_outputs)."""
     est = operator.raw_operator
     net = est._net
-    g = _Graph(scope, container, _is_double(operator.inputs[0].type))
+    g = _Graph(scope, container, _is_double(operator.inputs[0].type), net.dtype)
     z = _logits(g, net, operator.inputs[0].full_name, _float_input(operator))
     g.node("Identity", [_output(g, net, z)], output=operator.outputs[0].full_name)
 

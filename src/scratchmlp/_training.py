@@ -26,6 +26,7 @@ __all__ = [
     "StochasticConfig",
     "epoch_record",
     "iter_batches",
+    "shuffled",
     "run_epoch",
     "record_epoch",
     "train_stochastic",
@@ -143,30 +144,34 @@ class TrainingState:
             self.best_loss = None
 
 
-def iter_batches(
-    m: int, batch_size: int, rng: np.random.RandomState | None
-) -> Iterator:
+def iter_batches(m: int, batch_size: int, order: NDArray | None = None) -> Iterator:
     """The batches of one epoch over ``m`` samples.
 
     Parameters
     ----------
     m : int
     batch_size : int
-    rng : numpy.random.RandomState or None
-        Shuffle with it; None keeps the samples in order.
+    order : ndarray of int of shape (m,), optional
+        The samples in the order to visit them; in order when None.
 
     Yields
     ------
     idx : slice, or ndarray of int of shape (<= batch_size,)
     """
-    if rng is None:
-        for start in range(0, m, batch_size):
-            yield slice(start, min(start + batch_size, m))
-        return
-    order = np.arange(m)
-    rng.shuffle(order)
     for start in range(0, m, batch_size):
-        yield order[start : start + batch_size]
+        stop = min(start + batch_size, m)
+        yield slice(start, stop) if order is None else order[start:stop]
+
+
+def shuffled(order: NDArray, rng: np.random.RandomState) -> NDArray:
+    """``order`` permuted by a fresh shuffle of ``arange(m)`` drawn from ``rng``.
+
+    Each epoch permutes the previous epoch's order, as scikit-learn does, so
+    that the same ``random_state`` visits the samples in the same order.
+    """
+    permutation = np.arange(len(order))
+    rng.shuffle(permutation)
+    return order[permutation]
 
 
 def run_epoch(
@@ -291,7 +296,7 @@ def _data_at_fault(net, data, failed, workspace, alpha, start_theta) -> bool:
 
 def _finite_on(net: Network, data: TrainingData, workspace: Workspace, alpha: float) -> bool:
     """Whether the cost of every batch of the training data is finite."""
-    for idx in iter_batches(data.m, workspace.max_m, None):
+    for idx in iter_batches(data.m, workspace.max_m):
         A0, Y, s = data.batch(idx, workspace)
         if not np.isfinite(cost(net, forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)):
             return False
@@ -392,10 +397,13 @@ def train_stochastic(
     start_theta = net.theta.copy()
     snapshots = [start_theta]
     max_epochs = 1 if config.incremental else config.max_iter
+    order = np.arange(data.m) if config.shuffle else None
     for epoch in range(max_epochs):
         start = time.perf_counter()
         snapshot = snapshots[-1] if epoch == 0 else _rotate(snapshots, net.theta)
-        batches = iter_batches(data.m, batch_size, rng if config.shuffle else None)
+        if config.shuffle:
+            order = shuffled(order, rng)
+        batches = iter_batches(data.m, batch_size, order)
         try:
             # Overflow shows in the cost and is handled below; numpy's
             # warnings would only add noise.
