@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import check_scoring
+from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
 from threadpoolctl import ThreadpoolController
@@ -180,7 +180,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
         "init": [StrOptions(set(INITIALIZERS))],
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
-        "scoring": [None, StrOptions({"loss"}), str, callable],
+        "scoring": [None, StrOptions({"loss", *get_scorer_names()}), callable],
         "callbacks": [None, list, tuple],
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
@@ -19,14 +21,18 @@ _SHARED_PARAMETERS = """\
 hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     The ith element is the number of neurons ``n[i]`` of hidden layer ``i``.
 
-activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu'}, default='relu'
+activation : str or list of str, default='relu'
     The hidden activation ``g``: ``identity`` :math:`g(z) = z`, ``logistic``
     :math:`g(z) = 1 / (1 + e^{-z})`, ``tanh``, ``relu`` :math:`\\max(z, 0)`,
-    ``leaky_relu`` :math:`\\max(z, 0.01 z)` (not in scikit-learn).
+    and, beyond scikit-learn, ``leaky_relu`` :math:`\\max(z, 0.01 z)`,
+    ``elu``, ``gelu``, ``softplus``, ``silu``; or a list with one name per
+    hidden layer.
 
-solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
-    ``lbfgs`` minimises the full-batch cost with scipy's L-BFGS-B; ``sgd``
-    and ``adam`` take a step per mini-batch.
+solver : {'lbfgs', 'sgd', 'adam', 'rmsprop', 'adamw'}, default='adam'
+    ``lbfgs`` minimises the full-batch cost with scipy's L-BFGS-B; the
+    others take a step per mini-batch. ``rmsprop`` uses ``beta_2`` as its
+    decay rate; ``adamw`` is Adam with ``alpha`` as a decoupled weight decay
+    (not an L2 term in the cost).
 
 alpha : float, default=0.0001
     Strength :math:`\\lambda` of the L2 penalty
@@ -35,8 +41,10 @@ alpha : float, default=0.0001
 batch_size : int or 'auto', default='auto'
     Mini-batch size of the stochastic solvers; 'auto' is ``min(200, n_samples)``.
 
-learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-    The step-size schedule of ``solver='sgd'``.
+learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, default='constant'
+    The step-size schedule. As in scikit-learn, 'invscaling' and 'adaptive'
+    apply to ``solver='sgd'`` only; 'cosine' decays every stochastic
+    solver's rate to 0 over ``max_iter`` epochs.
 
 learning_rate_init : float, default=0.001
     The initial step size (sgd and adam).
@@ -89,6 +97,31 @@ max_fun : int, default=15000
     Maximum number of cost evaluations of lbfgs.
 """
 
+_BEYOND_PARAMETERS = """dropout : float or list of float, default=0.0
+    Inverted dropout: the probability of dropping each hidden unit during
+    training (one rate, or one per hidden layer); prediction uses every
+    unit. Stochastic solvers only (lbfgs ignores it).
+
+init : {'auto', 'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal'}, default='auto'
+    The initial weights: 'auto' is scikit-learn's scheme (same draws for
+    the same ``random_state``); Glorot's keep the variance at 1 / fan_avg,
+    He's at 2 / fan_in; these start the biases at zero.
+
+max_grad_norm : float, default=None
+    Rescale each mini-batch gradient to at most this Euclidean norm.
+    Stochastic solvers only.
+
+scoring : str, callable or None, default=None
+    The validation score of ``validation_scores_`` and early stopping:
+    None for accuracy (R2 for the regressor), 'loss' for minus the
+    validation loss, or any scikit-learn scorer name or callable.
+
+callbacks : list of objects, default=None
+    Objects with ``on_epoch_end(estimator, record) -> bool``, called after
+    every epoch (every iteration of lbfgs) with that epoch's ``history_``
+    record; True stops training. See :mod:`scratchmlp.callbacks`.
+"""
+
 _SHARED_ATTRIBUTES = """\
 loss_ : float
     The cost after the last epoch (or L-BFGS iteration).
@@ -125,7 +158,7 @@ biases_ : list of ndarray of shape (n[l], 1)
 n_features_in_ : int
     Number of features seen during fit.
 
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Names of the features seen during fit, when X has string column names.
 
 n_iter_ : int
@@ -136,7 +169,22 @@ n_layers_ : int
 
 n_outputs_ : int
     Number of outputs ``n[L]``.
+
+history_ : list of dict
+    One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
+    ``learning_rate``, ``seconds`` (``pandas.DataFrame(history_)`` makes a
+    table).
+
+validation_loss_curve_ : list of float or None
+    The mean loss on the validation data after each epoch (without the L2
+    term), when there is validation data.
 """
+
+
+# The shared docstring blocks, indented like the class docstrings they go in.
+_SHARED_PARAMETERS = textwrap.indent(_SHARED_PARAMETERS, "    ")
+_BEYOND_PARAMETERS = textwrap.indent(_BEYOND_PARAMETERS, "    ")
+_SHARED_ATTRIBUTES = textwrap.indent(_SHARED_ATTRIBUTES, "    ")
 
 
 def _init_parameters(est, params: dict) -> None:
@@ -156,6 +204,12 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
     Parameters
     ----------
 {_SHARED_PARAMETERS}
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied with ``sample_weight`` as in
+        scikit-learn's linear models: 'balanced' uses
+        ``n_samples / (n_classes * np.bincount(y))``.
+
+{_BEYOND_PARAMETERS}
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -445,6 +499,7 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
         times too large, scikit-learn issue #8349).
 
 {_SHARED_PARAMETERS}
+{_BEYOND_PARAMETERS}
     Attributes
     ----------
 {_SHARED_ATTRIBUTES}

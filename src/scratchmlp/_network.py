@@ -129,7 +129,7 @@ class Network:
         The hidden activation ``g[l]`` for ``l = 1..L-1``: one name for all
         hidden layers, or one name per hidden layer.
     loss : str
-        A key of :data:`scratchmlp._losses.LOSSES`; fixes ``g[L]``.
+        A key of :data:`scratchmlp.engine.LOSSES`; fixes ``g[L]``.
     dtype : numpy dtype, default=float64
     theta : ndarray of shape (n_parameters,), optional
         Initial parameters (used as is, not copied); zeros when omitted.
