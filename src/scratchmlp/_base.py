@@ -32,7 +32,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._activations import ACTIVATIONS
 from ._initializers import INITIALIZERS, initialize
 from ._lbfgs import fit_lbfgs
-from ._network import Cache, Network, forward
+from ._network import Cache, Network, forward, forward_bounded
 from ._optimizers import OPTIMIZERS, make_optimizer
 from ._version import __version__
 from ._training import (
@@ -499,6 +499,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         )
         stopped = False
         clock = [time.perf_counter()]
+        recorded = net.theta.copy()  # the parameters of the last recorded iteration
 
         def on_iteration(loss: float) -> bool:
             nonlocal stopped
@@ -507,6 +508,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             record = epoch_record(state, loss, val_loss, val_score, None, now - clock[0])
             clock[0] = now
             record_epoch(state, record, config, net)
+            np.copyto(recorded, net.theta)
             stopped = on_epoch_end is not None and on_epoch_end(record)
             return stopped
 
@@ -516,6 +518,9 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 self.max_iter, self.max_fun, self.tol, on_iteration,
             )
         except KeyboardInterrupt:
+            # Keep the last recorded iteration, so that the weights, n_iter_
+            # and loss_curve_ agree, then let the interrupt propagate.
+            net.set_theta(recorded)
             self._commit(transaction)
             raise
         if not np.isfinite(result.loss) or not np.isfinite(net.theta).all():
@@ -646,13 +651,16 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     def _validated_input(self, X):
         check_is_fitted(self)
-        return validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=(np.float64, np.float32),
-            reset=False,
-        )
+        # scikit-learn's finiteness check sums X; huge values of both signs
+        # make that sum inf - inf, a warning about nothing wrong in X.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return validate_data(
+                self,
+                X,
+                accept_sparse=["csr", "csc"],
+                dtype=(np.float64, np.float32),
+                reset=False,
+            )
 
     @staticmethod
     def _network_output(net: Network, X, logits: bool = False):
@@ -695,13 +703,17 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         for rows in gen_batches(m, chunk):
             A0 = X[rows].T
             if A0.dtype != net.dtype:
-                A0 = A0.astype(net.dtype)
+                with np.errstate(over="ignore"):  # beyond float32: inf, bounded below
+                    A0 = A0.astype(net.dtype)
             size = A0.shape[1]
             cache = full if size == chunk else Cache.for_inference(net.layer_sizes, size, net.dtype)
-            # Huge inputs saturate the outputs (softmax, sigmoid and exp are
-            # computed stably); intermediate overflow needs no warning.
             with np.errstate(over="ignore", invalid="ignore"):
                 forward(net, A0, cache)
+                if not np.isfinite(cache.Z[net.L]).all():
+                    # Finite but huge input (or a float64 input beyond
+                    # float32's range) overflowed: redo the chunk with each
+                    # layer's input bounded, which saturates the outputs.
+                    forward_bounded(net, A0, cache)
             yield rows, cache
 
     @staticmethod
@@ -785,7 +797,8 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
     # Pickling: record our own version beside scikit-learn's.
     # ------------------------------------------------------------------
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: scikit-learn may hand back the live __dict__ itself.
+        state = dict(super().__getstate__())
         state["_scratchmlp_version"] = __version__
         return state
 

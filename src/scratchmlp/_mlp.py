@@ -410,7 +410,9 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         try:
             return self._fit(X, y, sample_weight=sample_weight, incremental=True)
         except BaseException:
-            if first_call:
+            if first_call and "_net" not in self.__dict__:
+                # Nothing was fitted (an interrupted first epoch keeps its
+                # network, and with it the classes).
                 del self._label_binarizer, self.classes_
             raise
 

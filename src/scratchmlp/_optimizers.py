@@ -25,6 +25,7 @@ and ``adaptive``, which, as in scikit-learn, only :class:`SGD` follows; and
 
 from __future__ import annotations
 
+import copy
 import math
 from abc import ABC, abstractmethod
 
@@ -114,6 +115,15 @@ class Optimizer(ABC):
         if verbose:
             print(message + " Setting learning rate to %f" % self.learning_rate)
         return False
+
+    def snapshot(self) -> dict:
+        """A copy of the optimizer's state (moments, step count, learning rate)."""
+        return copy.deepcopy(self.__getstate__())
+
+    def restore(self, snapshot: dict) -> None:
+        """Go back to a :meth:`snapshot`."""
+        self.__dict__.clear()
+        self.__dict__.update(copy.deepcopy(snapshot))
 
     def _scratch(self, theta: NDArray) -> NDArray:
         # A work vector; not pickled, recreated lazily after a copy or a load.

@@ -404,6 +404,7 @@ def train_stochastic(
         if config.shuffle:
             order = shuffled(order, rng)
         batches = iter_batches(data.m, batch_size, order)
+        saved_optimizer = optimizer.snapshot()
         try:
             # Overflow shows in the cost and is handled below; numpy's
             # warnings would only add noise.
@@ -417,11 +418,13 @@ def train_stochastic(
                         return NON_FINITE_INPUT
                     _fall_back(net, state, data, workspace, config, snapshots)
                     return DIVERGED
+                val_loss, val_score = validate(net) if validate is not None else (None, None)
         except KeyboardInterrupt:
+            # Back to the last recorded epoch: parameters and optimizer state.
             np.copyto(net.theta, snapshot)
+            optimizer.restore(saved_optimizer)
             raise
         state.t += data.m
-        val_loss, val_score = validate(net) if validate is not None else (None, None)
         record = epoch_record(
             state, loss, val_loss, val_score, optimizer.learning_rate,
             time.perf_counter() - start,
