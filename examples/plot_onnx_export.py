@@ -1,4 +1,6 @@
-"""Export a ScratchMLPClassifier to ONNX and run it in onnxruntime.
+"""
+Export a ScratchMLPClassifier to ONNX and run it in onnxruntime
+===============================================================
 
 Run from the repository root (after ``pip install ".[onnx]"``)::
 
