@@ -383,14 +383,18 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             # The one transpose: from here on samples are columns.
             A0, Y = X.T, Y.T.astype(Y.dtype if Y.dtype == bool else net.dtype, copy=False)
             data = TrainingData(A0, Y, sample_weight)
-            with _scipy_blas_limited():
-                if self.solver == "lbfgs":
-                    self._fit_lbfgs(net, data, validation, first_pass, transaction)
-                else:
-                    self._fit_stochastic(
-                        net, data, y, validation, dropout, rng, first_pass, incremental,
-                        transaction,
-                    )
+            self._notify_callbacks("on_train_begin")
+            try:
+                with _scipy_blas_limited():
+                    if self.solver == "lbfgs":
+                        self._fit_lbfgs(net, data, validation, first_pass, transaction)
+                    else:
+                        self._fit_stochastic(
+                            net, data, y, validation, dropout, rng, first_pass, incremental,
+                            transaction,
+                        )
+            finally:
+                self._notify_callbacks("on_train_end")
         return self
 
     @staticmethod
@@ -486,6 +490,13 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             return any(stops)
 
         return on_epoch_end
+
+    def _notify_callbacks(self, event: str) -> None:
+        """Call the optional ``on_train_begin`` / ``on_train_end`` hooks of the callbacks."""
+        for callback in self.callbacks or []:
+            hook = getattr(callback, event, None)
+            if hook is not None:
+                hook(self)
 
     # -- lbfgs --------------------------------------------------------------
     def _fit_lbfgs(self, net, data, validation, first_pass, transaction) -> None:

@@ -70,7 +70,8 @@ def fit_lbfgs(
         scipy's ``gtol``.
     on_iteration : callable ``loss -> bool``, optional
         Called after each iteration, with ``net`` holding the iterate; True
-        stops the minimisation there.
+        stops the minimisation there, and ``net`` keeps the parameters it
+        holds when ``on_iteration`` returns.
 
     Returns
     -------
@@ -95,13 +96,18 @@ def fit_lbfgs(
         # A copy: scipy may keep the previous gradient while we overwrite ours.
         return J, grad.flat.astype(np.float64)
 
+    stopped = False
+
     def callback(intermediate_result) -> None:
-        nonlocal n_iter
+        nonlocal n_iter, stopped
         n_iter += 1
         np.copyto(last, intermediate_result.x)
         net.set_theta(last)
         if on_iteration is not None and on_iteration(float(intermediate_result.fun)):
-            raise StopIteration  # scipy ends the minimisation at this iterate
+            # Keep what on_iteration left in net (it may have restored other
+            # parameters, e.g. the best ones), and end the minimisation.
+            stopped = True
+            raise StopIteration
 
     try:
         # Overflow shows in the cost (handled above); numpy's warnings would
@@ -118,7 +124,8 @@ def fit_lbfgs(
     except KeyboardInterrupt:
         net.set_theta(last)
         raise
-    net.set_theta(result.x)
+    if not stopped:
+        net.set_theta(result.x)
     return LbfgsResult(
         n_iter=min(n_iter, max_iter),
         loss=float(result.fun),

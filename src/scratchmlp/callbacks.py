@@ -1,7 +1,8 @@
 """Epoch callbacks for ``ScratchMLPClassifier(callbacks=[...])``.
 
 A callback is any object with a method ``on_epoch_end(estimator, record) ->
-bool``. It is called after every epoch (every iteration for ``lbfgs``) with
+bool``, and optionally ``on_train_begin(estimator)`` and
+``on_train_end(estimator)``, called around each fit or partial_fit. It is called after every epoch (every iteration for ``lbfgs``) with
 the estimator being trained, whose ``coefs_``, ``loss_curve_`` and
 ``history_`` are up to date, and ``record``, the epoch's ``history_`` entry
 (``epoch``, ``loss``, ``val_loss``, ``val_score``, ``learning_rate``,
@@ -64,6 +65,10 @@ class EarlyStopping:
         self.patience = patience
         self.min_delta = min_delta
         self.restore_best = restore_best
+        self.on_train_begin(None)
+
+    def on_train_begin(self, estimator) -> None:
+        """Forget the previous fit: each fit starts its own patience."""
         self.best_ = None
         self.best_epoch_ = None
         self.stopped_epoch_ = None
@@ -122,10 +127,32 @@ class ProgressBar:
         self.tqdm_kwargs = tqdm_kwargs
         self.bar = None
 
+    def on_train_begin(self, estimator) -> None:
+        """Open a bar of ``max_iter`` epochs."""
+        self.bar = self._tqdm(total=estimator.max_iter, unit="epoch", **self.tqdm_kwargs)
+
+    def on_train_end(self, estimator) -> None:
+        """Close the bar (it stays readable as ``bar``, e.g. ``bar.n`` epochs)."""
+        if self.bar is not None:
+            self.bar.close()
+
+    def __getstate__(self):
+        # A live bar holds a stream: neither pickled nor cloned.
+        state = dict(self.__dict__)
+        state.update(bar=None, _tqdm=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self._tqdm is None:
+            from tqdm.auto import tqdm
+
+            self._tqdm = tqdm
+
     def on_epoch_end(self, estimator, record) -> bool:
         """Advance the bar by one epoch; never stops training."""
-        if self.bar is None or record["epoch"] == 1:
-            self.bar = self._tqdm(total=estimator.max_iter, unit="epoch", **self.tqdm_kwargs)
+        if self.bar is None:
+            self.on_train_begin(estimator)
         postfix = {"loss": f"{record['loss']:.4g}"}
         if record["val_score"] is not None and np.isfinite(record["val_score"]):
             postfix["val_score"] = f"{record['val_score']:.4g}"
