@@ -696,7 +696,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
     #: Rows per prediction chunk, at most: large enough for full-speed
     #: matrix products, small enough that the activations stay in cache-sized
     #: buffers reused from chunk to chunk.
-    _PREDICT_CHUNK = 4096
+    _PREDICT_CHUNK = 16384
 
     @staticmethod
     def _forward_chunks(net: Network, X):
