@@ -500,7 +500,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
 
     # -- lbfgs --------------------------------------------------------------
     def _fit_lbfgs(self, net, data, validation, first_pass, transaction) -> None:
-        state = TrainingState(validation=validation is not None) if first_pass else copy.deepcopy(self._state)
+        state = TrainingState(validation=validation is not None) if first_pass else self._state.copy()
         state.n_iter = 0
         self._begin(net, state)
         evaluate, on_epoch_end = self._evaluator(validation), self._epoch_callback()
@@ -585,7 +585,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 early_stopping=self.early_stopping, validation=validation is not None
             )
         else:
-            state = copy.deepcopy(self._state)
+            state = self._state.copy()
         state.n_iter = 0
         config = StochasticConfig(
             batch_size=self._batch_size(data.m),

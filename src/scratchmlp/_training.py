@@ -10,6 +10,7 @@ goes back as a value for the estimator to turn into warnings or errors.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -134,6 +135,19 @@ class TrainingState:
     n_iter: int = 0
     t: int = 0
     best_theta: NDArray | None = None
+
+    def copy(self) -> "TrainingState":
+        """A copy to train on: new lists, shared records.
+
+        The per-epoch records are never changed once appended, and
+        ``best_theta`` is replaced rather than modified, so this costs
+        O(epochs), not a deep copy of the history at every partial_fit.
+        """
+        new = copy.copy(self)
+        for name in ("loss_curve", "history", "validation_scores", "validation_loss_curve"):
+            value = getattr(self, name)
+            setattr(new, name, None if value is None else list(value))
+        return new
 
     def __post_init__(self) -> None:
         if self.early_stopping or self.validation:
