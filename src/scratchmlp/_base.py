@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state, gen_batches
 from threadpoolctl import ThreadpoolController
 
 # scikit-learn's private helpers, imported here and nowhere else.
-from sklearn.base import _fit_context  # noqa: F401  (re-exported to _mlp)
+from sklearn.base import _fit_context
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -338,6 +338,49 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Fitting.
     # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data; transposed once to ``A[0]`` of shape (n[0], m).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, or a label-indicator matrix for multilabel targets
+            (classifier); target values (regressor).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights (multiplied by ``class_weight`` in
+            the classifier).
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            A validation set, scored after each epoch (``validation_scores_``,
+            ``validation_loss_curve_``, ``history_``) and used for early
+            stopping instead of the internal split.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Its targets; required with ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Its sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, False, X_val, y_val, sample_weight_val)
+
+    def _check_X_y(self, X, y, reset: bool):
+        """scikit-learn's validation of ``X`` and ``y``, the same for training and validation data."""
+        return validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+            y_numeric=self._y_numeric,
+        )
+
     def _fit(
         self,
         X,
@@ -353,16 +396,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             activations = self._hidden_activations(len(hidden))
             dropout = self._dropout_rates(len(hidden))
             first_pass = "_net" not in self.__dict__ or not (self.warm_start or incremental)
-            X, y = validate_data(
-                self,
-                X,
-                y,
-                accept_sparse=["csr", "csc"],
-                multi_output=True,
-                dtype=(np.float64, np.float32),
-                reset=first_pass,
-                y_numeric=self._y_numeric,
-            )
+            X, y = self._check_X_y(X, y, reset=first_pass)
             loss = self._validate_targets(y, incremental, reset=first_pass)
             Y = self._encode_targets(y)
             sample_weight = self._checked_sample_weight(sample_weight, X)
@@ -412,16 +446,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         """Check a user-given validation set against the fitted encoding."""
         if X_val is None or y_val is None:
             raise ValueError("X_val and y_val must be given together.")
-        X_val, y_val = validate_data(
-            self,
-            X_val,
-            y_val,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-            reset=False,
-            y_numeric=self._y_numeric,
-        )
+        X_val, y_val = self._check_X_y(X_val, y_val, reset=False)
         self._validate_targets(y_val, incremental=True, reset=False)
         sample_weight_val = self._checked_sample_weight(sample_weight_val, X_val)
         return _ValidationSet(X_val, y_val, self._encode_targets(y_val).T, sample_weight_val)

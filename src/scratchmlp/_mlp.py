@@ -339,35 +339,6 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         return self._label_binarizer.inverse_transform(output)
 
     # -- public API --------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
-        """Fit the model to data matrix X and target(s) y.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data; transposed once to ``A[0]`` of shape (n[0], m).
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels, or a label-indicator matrix for multilabel targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights (multiplied by ``class_weight``).
-        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
-            A validation set, scored after each epoch (``validation_scores_``,
-            ``validation_loss_curve_``, ``history_``) and used for early
-            stopping instead of the internal split.
-        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
-            Its labels; required with ``X_val``.
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Its sample weights.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        return self._fit(
-            X, y, sample_weight, False, X_val, y_val, sample_weight_val
-        )
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -588,36 +559,6 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
     @staticmethod
     def _values(output):
         return output.ravel() if output.shape[1] == 1 else output
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
-        """Fit the model to data matrix X and target(s) y.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data; transposed once to ``A[0]`` of shape (n[0], m).
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights.
-        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
-            A validation set, scored after each epoch (``validation_scores_``,
-            ``validation_loss_curve_``, ``history_``) and used for early
-            stopping instead of the internal split.
-        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
-            Its targets; required with ``X_val``.
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Its sample weights.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        return self._fit(
-            X, y, sample_weight, False, X_val, y_val, sample_weight_val
-        )
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
