@@ -1017,3 +1017,22 @@ def test_failed_refit_keeps_the_previous_model():
     est.set_params(callbacks=[InterruptAt(2, exception=RuntimeError)])
     _fails_cleanly(est, lambda e: _quiet_fit(e, X_STD, Y_BIN), RuntimeError, "interrupted")
     np.testing.assert_array_equal(est.classes_, [0, 1, 2])
+
+
+def test_loss_ending_far_above_its_best_warns_instead_of_converging():
+    # Features at 1e3 scale and heavy momentum: the loss jumps far above its
+    # best and the no-improvement rule fires. That is not convergence.
+    from scratchmlp import ScratchMLPRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 5) * 1e3
+    y = X @ rng.randn(5)
+    reg = ScratchMLPRegressor(
+        hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=1e-7, momentum=0.99,
+        max_iter=300, random_state=0,
+    )
+    with pytest.warns(ConvergenceWarning, match="far above the best loss"):
+        reg.fit(X, y)
+    assert reg.n_iter_ < 300  # the stopping rule fired...
+    assert reg.loss_ > 2 * reg.best_loss_  # ...on a loss far above the best
+    assert np.isfinite(reg.predict(X)).all()

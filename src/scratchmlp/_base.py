@@ -36,6 +36,7 @@ from ._network import Cache, Network, forward, forward_bounded
 from ._optimizers import OPTIMIZERS, make_optimizer
 from ._version import __version__
 from ._training import (
+    CONVERGED,
     DIVERGED,
     MAX_ITER,
     NON_FINITE_INPUT,
@@ -654,6 +655,28 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 "optimization hasn't converged yet." % self.max_iter,
                 ConvergenceWarning,
             )
+        elif outcome == CONVERGED and self._ended_far_above_best(state):
+            warnings.warn(
+                f"Training stopped with a loss of {state.loss:.6g}, far above the best "
+                f"loss of this fit, {state.best_loss:.6g}: the optimization oscillates "
+                "rather than converges. Lower learning_rate_init or scale the data.",
+                ConvergenceWarning,
+            )
+
+    #: The final loss counts as "far above" the best one beyond this factor.
+    _FAR_ABOVE_BEST = 2.0
+
+    def _ended_far_above_best(self, state) -> bool:
+        """Whether the stopping rule fired on a loss much worse than the best one.
+
+        Without early stopping, the rule stops after ``n_iter_no_change``
+        epochs without improvement, which a loss that jumped far above its
+        best also satisfies: that is not convergence.
+        """
+        best = state.best_loss
+        if self.early_stopping or best is None or not np.isfinite(best):
+            return False
+        return state.loss > self._FAR_ABOVE_BEST * best + self.tol
 
     def _split_validation(self, data: TrainingData, y, rng):
         """Hold out ``validation_fraction`` of the samples, by index (X is not copied)."""
