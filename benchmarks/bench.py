@@ -25,7 +25,9 @@ Peak memory is measured in a fresh subprocess per measurement with
 the data and the model are loaded, plus the growth of the peak resident set
 size over the same step (``VmHWM`` of /proc/self/status after resetting it via
 /proc/self/clear_refs; ``ru_maxrss`` is unusable here because Linux carries
-the parent's peak over into a forked child).
+the parent's peak over into a forked child). W6 measures only memory, at
+scale (1,000,000 x 100 float32, generated inside each subprocess): ``fit``
+with adam, adam + early stopping, lbfgs, and ``predict_proba``.
 
 See benchmarks/README.md.
 """
@@ -103,9 +105,9 @@ class Workload:
     hidden: tuple
     params: dict
     dtype: type
-    kind: str = "fit"  # "fit" or "predict"
+    kind: str = "fit"  # "fit", "predict", or "memory" (peak memory only)
     predict_n: int = 0  # rows of the predict_proba matrix (kind == "predict")
-    fit_subset: int = 0  # rows used for the brief fit (kind == "predict")
+    fit_subset: int = 0  # rows used for the brief fit (kind "predict" / "memory")
     fit_memory: bool = False  # also measure peak memory of fit
     extra: dict = field(default_factory=dict)
 
@@ -208,7 +210,38 @@ def build_workloads(quick: bool):
             fit_subset=5000,
         )
     )
+    # Memory only, the same size with or without --quick (which leaves it out
+    # unless named): each case runs in a fresh subprocess that generates the
+    # data itself (not counted in the peak).
+    W.append(
+        Workload(
+            name="W6",
+            description="peak memory at scale: fit (adam, early stopping, lbfgs), predict_proba",
+            task="clf",
+            n=1_000_000,
+            d=100,
+            n_out=10,
+            hidden=(64,),
+            params=dict(activation="relu", solver="adam", batch_size=200, max_iter=1,
+                        early_stopping=False),
+            dtype=np.float32,
+            kind="memory",
+            fit_subset=5000,
+            extra=dict(cases=[
+                # (label, operation, parameters changed from ``params``)
+                ("fit adam", "fit", {}),
+                ("fit adam early_stopping", "fit", dict(early_stopping=True)),
+                ("fit lbfgs max_iter=2", "fit", dict(solver="lbfgs", max_iter=2)),
+                ("predict_proba", "predict_proba", {}),
+            ]),
+        )
+    )
     return W
+
+
+#: Left out of the default list with --quick (W6 alone takes about 2 minutes);
+#: still run when named in --workloads.
+NOT_IN_QUICK = ("W6",)
 
 
 def workload_data(w: Workload):
@@ -496,14 +529,25 @@ def run_probe(spec_path):
 
     with open(spec_path) as f:
         spec = json.load(f)
-    X = np.load(spec["X"])
-    y = np.load(spec["y"]) if spec.get("y") else None
-    if spec["op"] == "predict_proba":
+    if spec.get("generate"):
+        # W6: the data are generated here, from a seed, before the measurement
+        g = spec["generate"]
+        X, y = make_blobs_classification(g["n"], g["d"], g["n_classes"], np.dtype(g["dtype"]),
+                                         seed=g["seed"])
+    else:
+        X = np.load(spec["X"])
+        y = np.load(spec["y"]) if spec.get("y") else None
+    ours, theirs = estimator_classes(spec["task"])
+    cls = ours if spec["impl"] == "ours" else theirs
+    if spec["op"] == "predict_proba" and spec.get("model"):
         with open(spec["model"], "rb") as f:
             est = pickle.load(f)
+    elif spec["op"] == "predict_proba":
+        # W6: a brief fit on the first rows, here, before the measurement
+        k = spec["fit_rows"]
+        with threadpool_limits(limits=1):
+            est = fit_quiet(cls(**spec["params"]), X[:k], y[:k])
     else:
-        ours, theirs = estimator_classes(spec["task"])
-        cls = ours if spec["impl"] == "ours" else theirs
         est = cls(**spec["params"])
     gc.collect()
     with threadpool_limits(limits=1):
@@ -531,8 +575,18 @@ def run_probe(spec_path):
                           out_bytes=out_bytes, input_bytes=X.nbytes, seconds=dt)))
 
 
-def measure_memory(tmpdir, op, impl, task, X_path, y_path=None, model=None, params=None):
-    spec = dict(op=op, impl=impl, task=task, X=X_path, y=y_path, params=params)
+def measure_memory(tmpdir, op, impl, task, X_path=None, y_path=None, model=None, params=None,
+                   generate=None, fit_rows=None):
+    """Peak memory of one operation in a fresh subprocess (see ``run_probe``).
+
+    The data come from ``X_path`` / ``y_path`` (``.npy``), or, with
+    ``generate`` (the arguments of ``make_blobs_classification``), are
+    generated in the subprocess. ``predict_proba`` uses the pickled ``model``,
+    or, without one, an estimator with ``params`` fitted in the subprocess on
+    the first ``fit_rows`` rows.
+    """
+    spec = dict(op=op, impl=impl, task=task, X=X_path, y=y_path, params=params,
+                generate=generate, fit_rows=fit_rows)
     if model is not None:
         mp = os.path.join(tmpdir, f"model_{impl}.pkl")
         with open(mp, "wb") as f:
@@ -589,6 +643,9 @@ def describe(w: Workload):
         parts = [f"predict_proba on {w.predict_n}x{w.d} {np.dtype(w.dtype).name}",
                  f"model fitted {p['max_iter']} epoch on {w.fit_subset} rows",
                  f"hidden={w.hidden}"]
+    if w.kind == "memory":
+        parts.append(f"predict_proba with a model fitted {p['max_iter']} epoch on the "
+                     f"first {w.fit_subset} rows")
     return ", ".join(parts)
 
 
@@ -740,6 +797,73 @@ def run_predict_workload(w: Workload, threads, repeats, memory, tmpdir):
     return res
 
 
+def ours_buffer_bytes(w: Workload, op, params, m):
+    """What scratchmlp's own buffers add up to for ``op`` on ``m`` rows: (bytes, formula).
+
+    Training keeps one ``Workspace``: ``Z[l]``, ``A[l]``, ``dZ[l]`` for
+    l = 1..L and the gathered input batch, ``(3 * sum(n[1:]) + n[0]) * mb``
+    floats, with ``mb`` the batch for the stochastic solvers and all ``m``
+    rows for lbfgs, which adds L-BFGS-B's history, ``2 * 10 * n_params``
+    float64 (scipy's ``maxcor=10``). Early stopping also copies the held-out
+    rows. ``predict_proba`` runs over chunks of at most 16384 rows (within
+    ``sklearn.get_config()["working_memory"]``) with one inference cache,
+    ``(sum(n[1:]) + n[L]) * chunk`` floats, and writes the ``m x n[L]`` output.
+    The rest of a peak (e.g. the one-hot targets) is not in the formula.
+    """
+    from sklearn.utils._chunking import get_chunk_n_rows
+
+    n, item = w.layer_sizes, np.dtype(w.dtype).itemsize
+    hidden_out = sum(n[1:])
+    n_params = sum(n[l - 1] * n[l] + n[l] for l in range(1, len(n)))
+    if op == "predict_proba":
+        chunk = min(get_chunk_n_rows(sum(n) * item, max_n_rows=m), 16384)
+        b = ((hidden_out + n[-1]) * chunk + m * n[-1]) * item
+        return b, (f"O(chunk): (sum(n[1:]) + n[L]) * {chunk} + output {m} x {n[-1]} floats "
+                   f"= ({hidden_out} + {n[-1]}) * {chunk} + {m * n[-1]}")
+    if params["solver"] == "lbfgs":
+        b = (3 * hidden_out + n[0]) * m * item + 2 * 10 * n_params * 8
+        return b, (f"O(m): (3 * sum(n[1:]) + n[0]) * m floats + 2 * 10 * n_params float64 "
+                   f"= (3 * {hidden_out} + {n[0]}) * {m} + 20 * {n_params}")
+    mb = params["batch_size"]
+    b = (3 * hidden_out + n[0]) * mb * item
+    formula = (f"O(batch): (3 * sum(n[1:]) + n[0]) * batch floats "
+               f"= (3 * {hidden_out} + {n[0]}) * {mb}")
+    if params.get("early_stopping"):
+        held_out = int(math.ceil(0.1 * m))  # validation_fraction=0.1
+        b += held_out * n[0] * item
+        formula += f" + the held-out rows {held_out} x {n[0]} (copied)"
+    return b, formula
+
+
+def run_memory_workload(w: Workload, threads, repeats, memory, tmpdir):
+    """Peak memory only, each case in a fresh subprocess that generates the data."""
+    print("-" * 100)
+    print(f"{w.name}: {w.description}")
+    print(f"  {describe(w)}")
+    res = dict(name=w.name, description=w.description, config=describe(w), threads={},
+               memory_cases=[])
+    if not memory:
+        print("  skipped: W6 measures only memory (drop --no-memory)")
+        return res
+    generate = dict(n=w.n, d=w.d, n_classes=w.n_out, dtype=np.dtype(w.dtype).name, seed=SEED)
+    for label, op, change in w.extra["cases"]:
+        params = dict(w.estimator_params(), **change)
+        if params["solver"] == "lbfgs":
+            params.pop("batch_size")  # lbfgs is full-batch
+        mem = {impl: measure_memory(tmpdir, op, impl, w.task, params=params, generate=generate,
+                                    fit_rows=w.fit_subset if op == "predict_proba" else None)
+               for impl in ("ours", "sklearn")}
+        print_memory(f"{label} ({w.name})", mem)
+        b, formula = ours_buffer_bytes(w, op, params, w.n)
+        print(f"    ours' buffers by formula: {b / MB:8.1f} MB   {formula}")
+        print(f"    time of the operation: ours {mem['ours']['seconds']:.1f} s, "
+              f"sklearn {mem['sklearn']['seconds']:.1f} s")
+        sys.stdout.flush()
+        mem.update(label=label, op=op, params=params, ours_buffers=b, ours_buffers_formula=formula)
+        res["memory_cases"].append(mem)
+    return res
+
+
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
@@ -764,27 +888,30 @@ def print_summary(results, threads):
             print(f"{r['name']:<9} {k:>7} {t['ours']['median']:>9.3f} {t['sklearn']['median']:>10.3f} "
                   f"{t['ratio']:>7.3f} {t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
                   f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10}")
-    mems = [(r["name"], key, r[key]) for r in results for key in ("memory_fit", "memory_predict")
-            if key in r]
+    mems = [(f"{r['name']} {key.split('_')[1]}", r[key]) for r in results
+            for key in ("memory_fit", "memory_predict") if key in r]
+    mems += [(f"{r['name']} {m['label']}", m) for r in results for m in r.get("memory_cases", [])]
     if mems:
         print()
-        print(f"{'peak memory':<26} {'ours MB':>9} {'sklearn MB':>11} {'ratio':>7}   (tracemalloc)")
-        for name, key, m in mems:
-            label = f"{name} {key.split('_')[1]}"
-            print(f"{label:<26} {m['ours']['tracemalloc_peak'] / MB:>9.1f} "
-                  f"{m['sklearn']['tracemalloc_peak'] / MB:>11.1f} {m['ratio_tracemalloc']:>7.2f}")
+        print(f"{'peak memory':<30} {'ours MB':>9} {'sklearn MB':>11} {'ratio':>7}   (tracemalloc)"
+              f"   {'ours buffers MB':>15} (formula)")
+        for label, m in mems:
+            b = f"{m['ours_buffers'] / MB:.1f}" if "ours_buffers" in m else ""
+            print(f"{label:<30} {m['ours']['tracemalloc_peak'] / MB:>9.1f} "
+                  f"{m['sklearn']['tracemalloc_peak'] / MB:>11.1f} {m['ratio_tracemalloc']:>7.2f}"
+                  f"                   {b:>15}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="fewer epochs/iterations and repeats (about 2 minutes)")
+                    help="fewer epochs/iterations and repeats, no W6 (about 2 minutes)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                     help="BLAS thread counts (threadpool_limits), default 1 2")
     ap.add_argument("--repeats", type=int, default=None,
                     help="timed repeats of each estimator (default 3, --quick 2)")
     ap.add_argument("--workloads", default=None,
-                    help="comma-separated subset of W1-f64,W1-f32,W2,W3,W4,W5 (W1 = both W1s)")
+                    help="comma-separated subset of W1-f64,W1-f32,W2,W3,W4,W5,W6 (W1 = both W1s)")
     ap.add_argument("--json", default=None, help="write all results to this JSON file")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     args = ap.parse_args(argv)
@@ -801,6 +928,8 @@ def main(argv=None):
                 ap.error(f"unknown workload {tok!r}; choose from {','.join(names)}")
             wanted += [h for h in hit if h not in wanted]
         all_w = [w for w in all_w if w.name in wanted]
+    elif args.quick:
+        all_w = [w for w in all_w if w.name not in NOT_IN_QUICK]
 
     t_start = time.perf_counter()
     info = dict(machine=cpu_info(), versions=versions(), blas=blas_info(),
@@ -814,7 +943,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="scratchmlp_bench_") as tmpdir:
         for w in all_w:
             t0 = time.perf_counter()
-            run = run_predict_workload if w.kind == "predict" else run_fit_workload
+            run = dict(predict=run_predict_workload, memory=run_memory_workload).get(
+                w.kind, run_fit_workload)
             r = run(w, args.threads, repeats, not args.no_memory, tmpdir)
             r["wall_seconds"] = time.perf_counter() - t0
             r["loadavg_end"] = os.getloadavg()

@@ -311,8 +311,17 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
     def _encode_targets(self, y):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y)
-        # bool: one byte a target, and no upcast of float32 arithmetic.
-        return self._label_binarizer.transform(y).astype(bool)
+        # LabelBinarizer's encoding, built as bool directly (one byte a
+        # target, and no upcast of float32 arithmetic): LabelBinarizer itself
+        # makes an int64 matrix first, 8 bytes a target.
+        binarizer, classes = self._label_binarizer, self.classes_
+        if binarizer.y_type_ == "multilabel-indicator":
+            return binarizer.transform(y).astype(bool)
+        if binarizer.y_type_ == "multiclass":
+            return y[:, np.newaxis] == classes[np.newaxis, :]
+        # One logistic unit, for the positive class (none with a single class).
+        positive = classes[-1] if len(classes) == 2 else None
+        return (y == positive)[:, np.newaxis] if positive is not None else np.zeros((len(y), 1), bool)
 
     def _sample_weight(self, y, sample_weight, incremental):
         if self.class_weight is None:
@@ -442,8 +451,10 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
             # One logistic unit: P(classes_[1]) = s(z), and P(classes_[0]) =
             # 1 - s(z) = s(-z), which stays accurate where s(z) rounds to 1.
             out = np.hstack([g(-Z), g(Z)])
-        else:
+        elif log:
             out = g(Z.T).T  # the engine's functions work on columns
+        else:
+            out = loss.forward(Z.T, Z.T).T  # in place over the logits
         if not log:
             # A probability below the smallest normal number is reported as
             # that number, not 0, so that log(predict_proba) stays finite

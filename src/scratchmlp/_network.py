@@ -336,8 +336,9 @@ class Workspace:
         self._A = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, len(n))]
         self._dZ = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, len(n))]
         # Gathered input batch, stored sample by sample so that the gather
-        # copies whole samples; A[0] is its transpose.
-        self._A0 = np.empty(n[0] * max_m, dtype)
+        # copies whole samples; A[0] is its transpose. Allocated on first use:
+        # full-batch L-BFGS never gathers.
+        self._A0 = None
         self.grad = Gradient(n, dtype)
 
     @staticmethod
@@ -358,6 +359,8 @@ class Workspace:
 
     def input_buffer(self, m: int) -> NDArray:
         """A buffer of shape (n[0], m) for a gathered batch ``A[0]``."""
+        if self._A0 is None:
+            self._A0 = np.empty(self.layer_sizes[0] * self.max_m, self.dtype)
         return self._view(self._A0, m, self.layer_sizes[0]).T
 
 
