@@ -297,7 +297,7 @@ def _hidden_builder(name: str):
     try:
         return HIDDEN_ACTIVATIONS[name]
     except KeyError:
-        raise NotImplementedError(
+        raise ValueError(
             f"No ONNX conversion for the hidden activation {name!r}; "
             f"known: {sorted(HIDDEN_ACTIVATIONS)}."
         ) from None
@@ -306,7 +306,7 @@ def _hidden_builder(name: str):
 def _output(g: _Graph, net, z: str) -> str:
     name = net.activation_names[net.L]
     if name not in OUTPUT_ACTIVATIONS:
-        raise NotImplementedError(f"No ONNX conversion for the output activation {name!r}.")
+        raise ValueError(f"No ONNX conversion for the output activation {name!r}.")
     return OUTPUT_ACTIVATIONS[name](g, z)
 
 
@@ -354,7 +354,7 @@ def _label_classes(scope, est):
         return classes.astype(np.int64), False
     if classes.dtype.kind == "f":
         if not np.array_equal(classes, np.round(classes)):
-            raise NotImplementedError(
+            raise ValueError(
                 "ONNX labels are int64 or strings: the float class labels "
                 f"{classes.tolist()} are not integers. Use integer or string "
                 "labels, or the option nocl=True."
