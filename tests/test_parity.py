@@ -33,7 +33,6 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 
@@ -41,18 +40,8 @@ CURVE_RTOL = 1e-6
 WEIGHT_RTOL, WEIGHT_ATOL = 1e-6, 1e-9
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _quiet_convergence():
-    # Short fits are the point of several tests below; both libraries warn alike.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+# Short fits are the point of several tests below; both libraries warn alike.
+pytestmark = pytest.mark.usefixtures("one_blas_thread", "quiet_convergence")
 
 
 @pytest.fixture(scope="module")

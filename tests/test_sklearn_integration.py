@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import warnings
 
 import joblib
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 import sklearn
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.datasets import load_diabetes, load_digits, load_iris
-from sklearn.exceptions import ConvergenceWarning, UnsetMetadataPassedError
+from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.model_selection import (
     GridSearchCV,
     KFold,
@@ -24,23 +23,12 @@ from sklearn.model_selection import (
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # Small matrices: one BLAS thread is much faster on the 2-core test machine.
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _quiet_convergence():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+# Short fits are the point of several tests below; both libraries warn alike.
+pytestmark = pytest.mark.usefixtures("one_blas_thread", "quiet_convergence")
 
 
 @pytest.fixture(scope="module")
