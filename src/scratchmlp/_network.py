@@ -52,6 +52,7 @@ packing, and an optimizer step is a few vector operations.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -339,6 +340,7 @@ class Workspace:
         # copies whole samples; A[0] is its transpose. Allocated on first use:
         # full-batch L-BFGS never gathers.
         self._A0 = None
+        self._views_by_m: dict = {}
         self.grad = Gradient(n, dtype)
 
     @staticmethod
@@ -347,15 +349,24 @@ class Workspace:
 
     def cache(self, m: int) -> Cache:
         """The forward buffers ``Z[l]``, ``A[l]`` shaped for ``m`` samples."""
-        n = self.layer_sizes
-        Z = [None] + [self._view(self._Z[l], n[l], m) for l in range(1, len(n))]
-        A = [None] + [self._view(self._A[l], n[l], m) for l in range(1, len(n))]
+        Z, A, _ = self._views(m)
         return Cache(Z, A)
 
     def deltas(self, m: int) -> Layers:
         """The backward buffers ``dZ[l]`` shaped for ``m`` samples."""
-        n = self.layer_sizes
-        return [None] + [self._view(self._dZ[l], n[l], m) for l in range(1, len(n))]
+        return self._views(m)[2]
+
+    def _views(self, m: int) -> tuple:
+        # An epoch uses two batch sizes at most (full and last): keep their
+        # views rather than re-slicing every buffer for every batch.
+        views = self._views_by_m
+        if m not in views:
+            n = self.layer_sizes
+            views[m] = tuple(
+                [None] + [self._view(flat[l], n[l], m) for l in range(1, len(n))]
+                for flat in (self._Z, self._A, self._dZ)
+            )
+        return views[m]
 
     def input_buffer(self, m: int) -> NDArray:
         """A buffer of shape (n[0], m) for a gathered batch ``A[0]``."""
@@ -367,6 +378,17 @@ class Workspace:
 # --------------------------------------------------------------------------
 # One dense layer, forward and backward.
 # --------------------------------------------------------------------------
+def _is_sparse(A) -> bool:
+    # The common case, an ndarray, without a Python-level function call.
+    return type(A) is not np.ndarray and sp.issparse(A)
+
+
+@functools.lru_cache(maxsize=None)
+def blas_axpy(dtype: np.dtype):
+    """scipy's BLAS ``axpy`` (``y += a x`` in place) for ``dtype``, looked up once."""
+    return get_blas_funcs("axpy", dtype=dtype)
+
+
 def dense_forward(W: NDArray, b: NDArray, A_prev, out: NDArray) -> NDArray:
     """``Z[l] = W[l] A[l-1] + b[l]``.
 
@@ -382,7 +404,7 @@ def dense_forward(W: NDArray, b: NDArray, A_prev, out: NDArray) -> NDArray:
     Z : ndarray of shape (n[l], m)
         ``out``.
     """
-    if sp.issparse(A_prev):
+    if _is_sparse(A_prev):
         # sparse @ dense is scipy's fast path: (A^T W^T)^T = W A.
         out[...] = (A_prev.T @ W.T).T
     else:
@@ -427,13 +449,13 @@ def dense_backward(
     -------
     dA_prev : ndarray of shape (n[l-1], m) or None
     """
-    if sp.issparse(A_prev):
+    if _is_sparse(A_prev):
         dW[...] = (A_prev @ dZ.T).T
     else:
         np.matmul(dZ, A_prev.T, out=dW)
     if l2:
         _axpy(l2, W, dW)
-    np.sum(dZ, axis=1, keepdims=True, out=db)
+    dZ.sum(axis=1, keepdims=True, out=db)
     if dA_prev is not None:
         np.matmul(W.T, dZ, out=dA_prev)
     return dA_prev
@@ -442,8 +464,7 @@ def dense_backward(
 def _axpy(a: float, x: NDArray, y: NDArray) -> None:
     """``y += a * x`` in one pass, without a temporary (BLAS axpy on contiguous arrays)."""
     if x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype:
-        axpy = get_blas_funcs("axpy", (x,))
-        axpy(x.ravel(), y.ravel(), a=a)  # ravel() of contiguous arrays: views, updated in place
+        blas_axpy(x.dtype)(x.ravel(), y.ravel(), a=a)  # ravel() of contiguous arrays: views, updated in place
     else:
         y += a * x
 

@@ -31,7 +31,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.linalg.blas import get_blas_funcs
+
+from ._network import blas_axpy
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "OPTIMIZERS", "make_optimizer"]
 
@@ -140,7 +141,7 @@ class Optimizer(ABC):
 
 def _axpy(theta: NDArray):
     """BLAS ``y += a x`` for theta's dtype: in place, one pass, no temporary."""
-    return get_blas_funcs("axpy", (theta,))
+    return blas_axpy(theta.dtype)
 
 
 class SGD(Optimizer):

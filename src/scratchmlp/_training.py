@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from ._network import Network, Workspace, cost, cost_and_gradient, dropout_masks, forward
@@ -88,7 +87,7 @@ class TrainingData:
         if self.index is not None:
             idx = self.index[idx]
         s = None if self.sample_weight is None else self.sample_weight[idx]
-        if isinstance(idx, slice) or sp.issparse(self.A0):
+        if isinstance(idx, slice) or not isinstance(self.A0, np.ndarray):
             return self.A0[:, idx], self.Y[:, idx], s
         A0 = gather_columns(self.A0, idx, workspace.input_buffer(len(idx)))
         return A0, self.Y[:, idx], s
