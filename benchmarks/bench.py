@@ -821,9 +821,9 @@ def ours_buffer_bytes(w: Workload, op, params, m):
         return b, (f"O(chunk): (sum(n[1:]) + n[L]) * {chunk} + output {m} x {n[-1]} floats "
                    f"= ({hidden_out} + {n[-1]}) * {chunk} + {m * n[-1]}")
     if params["solver"] == "lbfgs":
-        b = (3 * hidden_out + n[0]) * m * item + 2 * 10 * n_params * 8
-        return b, (f"O(m): (3 * sum(n[1:]) + n[0]) * m floats + 2 * 10 * n_params float64 "
-                   f"= (3 * {hidden_out} + {n[0]}) * {m} + 20 * {n_params}")
+        b = 3 * hidden_out * m * item + 2 * 10 * n_params * 8
+        return b, (f"O(m): 3 * sum(n[1:]) * m floats + 2 * 10 * n_params float64 "
+                   f"= 3 * {hidden_out} * {m} + 20 * {n_params}")
     mb = params["batch_size"]
     b = (3 * hidden_out + n[0]) * mb * item
     formula = (f"O(batch): (3 * sum(n[1:]) + n[0]) * batch floats "
