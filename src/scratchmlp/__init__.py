@@ -12,10 +12,9 @@ from ._base import DivergenceWarning, InconsistentVersionWarning
 from ._gradcheck import check_gradients
 from ._mlp import ScratchMLPClassifier, ScratchMLPRegressor
 from ._onnx import install_skl2onnx_hook as _install_skl2onnx_hook
+from ._version import __version__
 
 _install_skl2onnx_hook()  # ONNX converters, registered once skl2onnx is imported
-
-from ._version import __version__
 
 __all__ = [
     "DivergenceWarning",

@@ -258,8 +258,12 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         return self._fitted_net().loss.out_activation
 
     loss_ = _history_attribute("loss", "The cost after the last epoch or iteration.")
-    loss_curve_ = _history_attribute("loss_curve", "The cost after each epoch (or L-BFGS iteration).")
-    best_loss_ = _history_attribute("best_loss", "The lowest training cost (None with early stopping).")
+    loss_curve_ = _history_attribute(
+        "loss_curve", "The cost after each epoch (or L-BFGS iteration)."
+    )
+    best_loss_ = _history_attribute(
+        "best_loss", "The lowest training cost (None with early stopping)."
+    )
     validation_scores_ = _history_attribute(
         "validation_scores", "The validation score after each epoch (None without early stopping)."
     )
@@ -369,7 +373,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         return self._fit(X, y, sample_weight, False, X_val, y_val, sample_weight_val)
 
     def _check_X_y(self, X, y, reset: bool):
-        """scikit-learn's validation of ``X`` and ``y``, the same for training and validation data."""
+        """scikit-learn's validation of ``X`` and ``y``, for training and validation data alike."""
         return validate_data(
             self,
             X,
@@ -525,7 +529,10 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
 
     # -- lbfgs --------------------------------------------------------------
     def _fit_lbfgs(self, net, data, validation, first_pass, transaction) -> None:
-        state = TrainingState(validation=validation is not None) if first_pass else self._state.copy()
+        if first_pass:
+            state = TrainingState(validation=validation is not None)
+        else:
+            state = self._state.copy()
         state.n_iter = 0
         self._begin(net, state)
         evaluate, on_epoch_end = self._evaluator(validation), self._epoch_callback()
@@ -534,15 +541,15 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             n_iter_no_change=np.inf, alpha=self.alpha, verbose=bool(self.verbose),
         )
         stopped = False
-        clock = [time.perf_counter()]
+        last_time = time.perf_counter()
         recorded = net.theta.copy()  # the parameters of the last recorded iteration
 
         def on_iteration(loss: float) -> bool:
-            nonlocal stopped
+            nonlocal stopped, last_time
             val_loss, val_score = evaluate(net) if evaluate is not None else (None, None)
             now = time.perf_counter()
-            record = epoch_record(state, loss, val_loss, val_score, None, now - clock[0])
-            clock[0] = now
+            record = epoch_record(state, loss, val_loss, val_score, None, now - last_time)
+            last_time = now
             record_epoch(state, record, config, net)
             np.copyto(recorded, net.theta)
             stopped = on_epoch_end is not None and on_epoch_end(record)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._network import Network, cost, cost_and_gradient, forward
 
@@ -53,21 +53,15 @@ def check_gradients(estimator, X, y, sample_weight=None, epsilon=1e-6):
     True
     """
     check_is_fitted(estimator)
-    X, y = validate_data(
-        estimator,
-        X,
-        y,
-        accept_sparse=["csr", "csc"],
-        multi_output=True,
-        dtype=np.float64,
-        reset=False,
-        y_numeric=estimator._y_numeric,
-    )
+    # The estimator's own checks and weights, so that this is the cost it fits.
+    X, y = estimator._check_X_y(X, y, reset=False)
+    X = X.astype(np.float64)
     estimator._validate_targets(y, incremental=True, reset=False)
     Y = estimator._encode_targets(y).T.astype(np.float64)
     s = estimator._checked_sample_weight(sample_weight, X)
+    s = estimator._sample_weight(y, s, incremental=False)  # class_weight folded in
     if s is not None:
-        s = s.astype(np.float64)
+        s = np.asarray(s, dtype=np.float64)
     fitted = estimator._net
     net = Network(
         fitted.layer_sizes,

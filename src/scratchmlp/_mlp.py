@@ -319,9 +319,10 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
             return binarizer.transform(y).astype(bool)
         if binarizer.y_type_ == "multiclass":
             return y[:, np.newaxis] == classes[np.newaxis, :]
-        # One logistic unit, for the positive class (none with a single class).
-        positive = classes[-1] if len(classes) == 2 else None
-        return (y == positive)[:, np.newaxis] if positive is not None else np.zeros((len(y), 1), bool)
+        # One logistic unit, for the positive class; all False with one class.
+        if len(classes) == 1:
+            return np.zeros((len(y), 1), dtype=bool)
+        return (y == classes[1])[:, np.newaxis]
 
     def _sample_weight(self, y, sample_weight, incremental):
         if self.class_weight is None:

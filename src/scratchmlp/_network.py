@@ -464,7 +464,8 @@ def dense_backward(
 def _axpy(a: float, x: NDArray, y: NDArray) -> None:
     """``y += a * x`` in one pass, without a temporary (BLAS axpy on contiguous arrays)."""
     if x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype:
-        blas_axpy(x.dtype)(x.ravel(), y.ravel(), a=a)  # ravel() of contiguous arrays: views, updated in place
+        # ravel() of a contiguous array is a view: BLAS updates y in place.
+        blas_axpy(x.dtype)(x.ravel(), y.ravel(), a=a)
     else:
         y += a * x
 
