@@ -18,7 +18,9 @@ from scratchmlp._network import (
     cost_and_gradient,
     dropout_masks,
     forward,
+    logit_bound,
     n_parameters,
+    overflow_free,
 )
 
 HIDDEN = sorted(ACTIVATIONS)
@@ -263,10 +265,11 @@ def test_wrong_number_of_hidden_activations():
 # Workspace ------------------------------------------------------------------
 @pytest.mark.parametrize("kind, loss, n_out", OUTPUTS, ids=OUTPUT_IDS)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_workspace_equals_allocating_path(kind, loss, n_out, weighted):
+@pytest.mark.parametrize("activation", ["relu", ["gelu", "tanh"], ["leaky_relu", "softplus"]])
+def test_workspace_equals_allocating_path(kind, loss, n_out, weighted, activation):
     rng = np.random.RandomState(5)
-    net = make_net([4, 5, 3, n_out], "relu", loss, 5)
-    ws = Workspace(net.layer_sizes, 10, net.dtype)
+    net = make_net([4, 5, 3, n_out], activation, loss, 5)
+    ws = Workspace.for_network(net, 10)
     # Several batch sizes through the same workspace, largest first and last.
     for m in (10, 3, 7, 10):
         A0, Y = make_problem(kind, n_out, m, 4, rng)
@@ -276,6 +279,24 @@ def test_workspace_equals_allocating_path(kind, loss, n_out, weighted):
         assert g_ws is ws.grad
         assert J_ws == J_ref
         np.testing.assert_array_equal(g_ws.flat, g_ref.flat)
+
+
+@pytest.mark.parametrize("activation", HIDDEN)
+def test_workspace_shares_z_and_a_only_when_the_derivative_needs_only_a(activation):
+    net = make_net([4, 5, 3, 2], [activation, "gelu"], "log_loss", 0)
+    cache = Workspace.for_network(net, 6).cache(6)
+    from_output = ACTIVATIONS[activation].derivative_from_output
+    assert (cache.Z[1] is cache.A[1]) == from_output
+    assert cache.Z[2] is not cache.A[2]  # gelu's derivative needs Z
+    assert cache.Z[3] is not cache.A[3]  # the output: the loss needs the logits
+    # An activation that claims it must compute g' from A alone.
+    if from_output:
+        Z = np.linspace(-3, 3, 13).reshape(1, -1)
+        A = ACTIVATIONS[activation](Z)
+        expected = ACTIVATIONS[activation].derivative(Z)
+        garbage = np.full_like(Z, np.nan)
+        dZ = ACTIVATIONS[activation].backward(garbage, A, np.ones_like(Z))
+        np.testing.assert_array_equal(dZ, expected)
 
 
 def test_workspace_input_buffer_shape():
@@ -412,3 +433,70 @@ def test_gradient_type():
     assert g.flat.dtype == np.float32
     assert g.flat.shape == (n_parameters([3, 4, 2]),)
     assert (g.flat == 0).all()
+
+
+# ---------------------------------------------------------------------------
+# overflow_free: a sound certificate that no sample in range overflows.
+# ---------------------------------------------------------------------------
+def extreme_inputs(n_in, x_max, rng, m=64):
+    """Inputs at the corners of the box |x| <= x_max, where |Z| is largest."""
+    return (x_max * rng.choice([-1.0, 1.0], size=(n_in, m))).astype(np.float64)
+
+
+@pytest.mark.parametrize("kind, loss, n_out", OUTPUTS, ids=OUTPUT_IDS)
+@pytest.mark.parametrize("activation", HIDDEN)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_overflow_free_is_sound(activation, kind, loss, n_out, dtype):
+    """Scaling the weights up: wherever the certificate holds, the cost is finite."""
+    rng = np.random.RandomState(0)
+    x_max = 3.0
+    A0 = extreme_inputs(4, x_max, rng).astype(dtype)
+    _, Y = make_problem(kind, n_out, A0.shape[1], 4, rng, dtype)
+    y_max = float(np.abs(Y).max())
+    certified = []
+    for scale in np.logspace(0, np.log10(np.finfo(dtype).max) - 1, 40):
+        net = make_net([4, 5, 3, n_out], activation, loss, seed=1, dtype=dtype)
+        net.theta *= dtype(scale)
+        # Add the inputs aligned with each row of W[1], which maximise |Z[1]|.
+        aligned = x_max * np.sign(net.W[1]).T
+        A0 = np.hstack([A0[:, :64], aligned]).astype(dtype)
+        Y = np.hstack([Y[:, :64], Y[:, : aligned.shape[1]]])
+        safe = overflow_free(net, x_max, y_max, A0.shape[1], alpha=0.1)
+        if safe:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                J = cost(net, forward(net, A0), Y, alpha=0.1)
+            assert np.isfinite(J), (scale, J)
+        certified.append(safe)
+    # Ordinary weights are certified, and huge ones are not.
+    assert certified[0] and not certified[-1]
+
+
+@pytest.mark.parametrize("activation", HIDDEN)
+def test_logit_bound_holds_and_is_tight_without_hidden_layers(activation):
+    rng = np.random.RandomState(0)
+    x_max = 2.5
+    # One layer of +-1 weights: the inputs x_max * sign(W[1]) reach the bound
+    # exactly (Cauchy-Schwarz is an equality for rows of equal magnitude).
+    net = Network([6, 3], [], "squared_error")
+    net.W[1][...] = rng.choice([-1.0, 1.0], size=(3, 6))
+    net.b[1][...] = 0.5
+    Z = forward(net, x_max * np.sign(net.W[1]).T).Z[1]
+    np.testing.assert_allclose(np.abs(Z).max(), logit_bound(net, x_max))
+    # Deeper: the bound holds on the box's corners, aligned or random.
+    net = make_net([6, 5, 4, 2], activation, "squared_error", seed=2)
+    net.theta *= 3.0
+    corners = [x_max * np.sign(net.W[1]).T, extreme_inputs(6, x_max, rng, m=256)]
+    for A0 in corners:
+        assert np.abs(forward(net, A0).Z[net.L]).max() <= logit_bound(net, x_max)
+
+
+def test_overflow_free_on_a_trained_sized_network():
+    """A MNIST-sized network at its initial weights is far from overflowing."""
+    for dtype in (np.float32, np.float64):
+        net = make_net([784, 256, 128, 10], "relu", "log_loss", seed=0, dtype=dtype)
+        assert overflow_free(net, x_max=255.0, y_max=1.0, total_weight=60000, alpha=1e-4)
+    net = make_net([3, 4, 1], "tanh", "squared_error", seed=0)
+    net.theta[0] = np.nan
+    assert not overflow_free(net, 1.0, 1.0, 10)
+    net.theta[0] = np.inf
+    assert not overflow_free(net, 1.0, 1.0, 10)

@@ -15,14 +15,15 @@ from scratchmlp._training import (
     MAX_ITER,
     NON_FINITE_INPUT,
     STOPPED,
+    Checkpoint,
     StochasticConfig,
     TrainingData,
     TrainingState,
     epoch_record,
     gather_columns,
     iter_batches,
-    shuffled,
     record_epoch,
+    shuffled,
     train_stochastic,
 )
 
@@ -51,7 +52,8 @@ def test_iter_batches_without_rng_yields_slices():
 
 
 def test_iter_batches_reproducible_and_shuffled():
-    def epoch(rng, order=np.arange(50)):
+    def epoch(rng, order=None):
+        order = np.arange(50) if order is None else order.copy()  # shuffled in place
         return np.concatenate(list(iter_batches(50, 7, shuffled(order, rng))))
 
     a = epoch(np.random.RandomState(42))
@@ -75,7 +77,9 @@ def test_shuffled_permutes_the_previous_order_like_sklearn():
     ours, theirs = np.random.RandomState(7), np.random.RandomState(7)
     order, idx = np.arange(30), np.arange(30)
     for _ in range(3):
+        before = order
         order = shuffled(order, ours)
+        assert order is before  # in place
         idx = sk_shuffle(idx, random_state=theirs)
         np.testing.assert_array_equal(order, idx)
 
@@ -431,3 +435,40 @@ def test_diverged_in_first_epoch_restores_initial_parameters():
     assert outcome == DIVERGED
     assert state.n_iter == 0
     np.testing.assert_array_equal(net.theta, theta0)
+
+
+def test_checkpoint_keeps_the_previous_epoch_only_when_asked():
+    net = regression_net()
+    opt = SGD(net.theta, momentum=0.9, learning_rate_init=0.1)
+    checkpoint = Checkpoint()
+    first = net.theta.copy()
+    checkpoint.save(net, opt)
+    assert checkpoint.previous is None
+    net.theta += 1.0
+    opt.velocity += 2.0
+    second = net.theta.copy()
+    checkpoint.save(net, opt, keep_previous=True)
+    np.testing.assert_array_equal(checkpoint.previous, first)
+    np.testing.assert_array_equal(checkpoint.theta, second)
+    buffers = {id(checkpoint.theta), id(checkpoint.previous)}
+    net.theta += 1.0
+    checkpoint.save(net, opt, keep_previous=True)  # the buffers are reused
+    assert {id(checkpoint.theta), id(checkpoint.previous)} == buffers
+    np.testing.assert_array_equal(checkpoint.previous, second)
+    checkpoint.save(net, opt)
+    assert checkpoint.previous is None
+    # restore: the parameters and the optimizer state of the last save.
+    saved_theta, saved_velocity = net.theta.copy(), opt.velocity.copy()
+    net.theta -= 5.0
+    opt.velocity -= 5.0
+    checkpoint.restore(net, opt)
+    np.testing.assert_array_equal(net.theta, saved_theta)
+    np.testing.assert_array_equal(opt.velocity, saved_velocity)
+
+
+def test_training_data_magnitudes():
+    A0 = np.array([[1.0, -7.0], [2.0, 3.0]])
+    Y = np.array([[0.5, -2.0]])
+    assert TrainingData(A0, Y).magnitudes() == (7.0, 2.0, 2.0)
+    weights = np.array([0.5, 3.0])
+    assert TrainingData(A0, Y, weights).magnitudes() == (7.0, 2.0, 3.5)

@@ -8,6 +8,13 @@ Every activation is an :class:`Activation`, a name with two small functions:
   activations the derivative is cheapest in terms of the output
   (:math:`\\sigma' = \\sigma (1 - \\sigma)`, :math:`\\tanh' = 1 - \\tanh^2`).
 
+When the derivative is a function of the output alone (``identity``,
+``logistic``, ``tanh``, ``relu``, ``leaky_relu``, ``elu``: the flag
+``derivative_from_output``), ``backward`` reads only ``A``, and a layer's
+``Z`` need not be kept after the forward pass: training and prediction then
+compute ``A[l]`` over ``Z[l]``'s buffer, as scikit-learn does, which halves
+the memory of the hidden activations.
+
 Besides scikit-learn's four and ``leaky_relu``, ``elu``, ``gelu`` (the exact
 erf form), ``softplus`` and ``silu`` (swish) are available.
 
@@ -45,11 +52,15 @@ class Activation:
         Writes ``g(Z)`` into ``out`` (which may be ``Z`` itself).
     backward : callable ``(Z, A, dA) -> dA``
         Multiplies ``dA`` in place by ``g'(Z)``, turning it into ``dZ``.
+    derivative_from_output : bool, default=False
+        Whether ``backward`` reads only ``A = g(Z)``, so that ``Z`` may
+        share ``A``'s buffer (and hold ``A``) by the time it runs.
     """
 
     name: str
     forward: Callable[[NDArray, NDArray], NDArray]
     backward: Callable[[NDArray, NDArray, NDArray], NDArray]
+    derivative_from_output: bool = False
 
     def __call__(self, Z: NDArray) -> NDArray:
         """Return ``g(Z)`` as a new array (a convenience for learners)."""
@@ -103,9 +114,10 @@ def _relu(Z, out):
 
 
 def _relu_backward(Z, A, dA):
-    # Multiplying by the boolean mask is ~20x faster than dA[Z <= 0] = 0,
+    # z > 0 exactly when a = max(z, 0) > 0, so the output alone gives g'.
+    # Multiplying by the boolean mask is ~20x faster than dA[A <= 0] = 0,
     # a masked scatter.
-    dA *= Z > 0
+    dA *= A > 0
     return dA
 
 
@@ -117,8 +129,9 @@ def _leaky_relu(Z, out):
 
 
 def _leaky_relu_backward(Z, A, dA):
-    one, slope = Z.dtype.type(1), Z.dtype.type(LEAKY_RELU_SLOPE)
-    dA *= np.where(Z > 0, one, slope)
+    # a > 0 exactly when z > 0 (a has the sign of z).
+    one, slope = A.dtype.type(1), A.dtype.type(LEAKY_RELU_SLOPE)
+    dA *= np.where(A > 0, one, slope)
     return dA
 
 
@@ -132,7 +145,8 @@ def _elu(Z, out):
 
 
 def _elu_backward(Z, A, dA):
-    dA *= np.where(Z > 0, Z.dtype.type(1), A + 1)
+    # a > 0 exactly when z > 0 (a has the sign of z).
+    dA *= np.where(A > 0, A.dtype.type(1), A + 1)
     return dA
 
 
@@ -189,12 +203,12 @@ def _silu_backward(Z, A, dA):
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
-        Activation("identity", _identity, _identity_backward),
-        Activation("logistic", _logistic, _logistic_backward),
-        Activation("tanh", _tanh, _tanh_backward),
-        Activation("relu", _relu, _relu_backward),
-        Activation("leaky_relu", _leaky_relu, _leaky_relu_backward),
-        Activation("elu", _elu, _elu_backward),
+        Activation("identity", _identity, _identity_backward, derivative_from_output=True),
+        Activation("logistic", _logistic, _logistic_backward, derivative_from_output=True),
+        Activation("tanh", _tanh, _tanh_backward, derivative_from_output=True),
+        Activation("relu", _relu, _relu_backward, derivative_from_output=True),
+        Activation("leaky_relu", _leaky_relu, _leaky_relu_backward, derivative_from_output=True),
+        Activation("elu", _elu, _elu_backward, derivative_from_output=True),
         Activation("gelu", _gelu, _gelu_backward),
         Activation("softplus", _softplus, _softplus_backward),
         Activation("silu", _silu, _silu_backward),

@@ -10,30 +10,28 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from dataclasses import dataclass
 from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+
+# scikit-learn's private helpers, imported here and nowhere else.
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
-from threadpoolctl import ThreadpoolController
-
-# scikit-learn's private helpers, imported here and nowhere else.
-from sklearn.base import _fit_context
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import ThreadpoolController
 
 from ._activations import ACTIVATIONS
 from ._initializers import INITIALIZERS, initialize
 from ._lbfgs import fit_lbfgs
 from ._network import Cache, Network, forward, forward_bounded
 from ._optimizers import OPTIMIZERS, make_optimizer
-from ._version import __version__
 from ._training import (
     CONVERGED,
     DIVERGED,
@@ -46,6 +44,7 @@ from ._training import (
     record_epoch,
     train_stochastic,
 )
+from ._version import __version__
 
 __all__ = ["BaseScratchMLP", "DivergenceWarning", "InconsistentVersionWarning"]
 
@@ -412,8 +411,11 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             rng = check_random_state(self.random_state)
             if first_pass:
                 net = Network(layer_sizes, activations, loss, dtype=X.dtype)
+                start_theta = self._initial_parameters(net, rng.get_state())
                 initialize(net, rng, self.init, output_like=str(self.activation))
             else:
+                # The previous fit's network is not modified: training runs on a copy.
+                start_theta = self._net.theta
                 net = self._checked_previous_net(layer_sizes, activations, loss)
                 X = X.astype(net.dtype, copy=False)
             if sample_weight is not None:
@@ -429,7 +431,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                     else:
                         self._fit_stochastic(
                             net, data, y, validation, dropout, rng, first_pass, incremental,
-                            transaction,
+                            transaction, start_theta,
                         )
             finally:
                 self._notify_callbacks("on_train_end")
@@ -599,8 +601,24 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             )
         return int(np.clip(self.batch_size, 1, m))
 
+    def _initial_parameters(self, net, rng_state):
+        """A function drawing ``net``'s initial parameters again, from the same RNG state.
+
+        Training falls back to them only if it diverges from the start: a
+        function instead of a copy saves one parameter vector of memory.
+        """
+
+        def draw():
+            again, rng = net.copy(), np.random.RandomState()
+            rng.set_state(rng_state)
+            initialize(again, rng, self.init, output_like=str(self.activation))
+            return again.theta
+
+        return draw
+
     def _fit_stochastic(
-        self, net, data, y, validation, dropout, rng, first_pass, incremental, transaction
+        self, net, data, y, validation, dropout, rng, first_pass, incremental, transaction,
+        start_theta,
     ) -> None:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -636,7 +654,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         try:
             outcome = train_stochastic(
                 net, optimizer, data, config, state, rng,
-                self._evaluator(validation), self._epoch_callback(),
+                self._evaluator(validation), self._epoch_callback(), start_theta,
             )
         except KeyboardInterrupt:
             # Keep the last completed epoch (the loop restored it), then let

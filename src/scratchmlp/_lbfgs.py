@@ -82,7 +82,7 @@ def fit_lbfgs(
     KeyboardInterrupt
         Propagated, with ``net`` holding the last completed iterate.
     """
-    workspace = Workspace(net.layer_sizes, A0.shape[1], net.dtype)
+    workspace = Workspace.for_network(net, A0.shape[1])
     last = net.theta.astype(np.float64)  # the last accepted iterate
     n_iter = 0
 

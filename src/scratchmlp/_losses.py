@@ -29,6 +29,7 @@ Shapes: ``Z``, ``A``, ``Y`` are ``(n[L], m)``; per-sample losses are ``(m,)``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -129,6 +130,32 @@ def _log_sigmoid(Z):
     return log_expit(Z)
 
 
+# Upper bounds of one sample's loss when every |z_k| <= a and |y_k| <= y (k
+# outputs), in Python floats (inf rather than an error on overflow): what
+# training needs to know whether any sample could make the cost overflow.
+def _exp_bound(a: float) -> float:
+    return math.exp(a) if a < 709.0 else math.inf
+
+
+def _categorical_bound(a, y, k):
+    # -log softmax(z)_k = logsumexp(z) - z_k <= 2a + log k
+    return k * y * (2 * a + math.log(k))
+
+
+def _binary_bound(a, y, k):
+    # softplus(z) <= a + log 2, |y z| <= y a
+    return k * (a + 1 + y * a)
+
+
+def _squared_bound(a, y, k):
+    return 0.5 * (a + y) * (a + y)
+
+
+def _poisson_bound(a, y, k):
+    # |y log y| <= y (y + 1), |y z| <= y a, exp(z) <= exp(a)
+    return k * (y * (y + 1) + y * a + y + _exp_bound(a))
+
+
 @dataclass(frozen=True)
 class OutputLoss:
     """An output activation paired with the loss it is the canonical link of.
@@ -148,6 +175,10 @@ class OutputLoss:
     mean_over_outputs : bool
         True when the loss averages (rather than sums) over the outputs, in
         which case :math:`dZ[L] = (A[L] - Y) / n[L]`.
+    loss_bound : callable ``(a, y_max, n_outputs) -> float`` or None
+        An upper bound of one sample's loss when every ``|Z[L]|`` entry is
+        at most ``a`` and every ``|Y|`` entry at most ``y_max`` (``inf`` when
+        it overflows a float64).
     """
 
     name: str
@@ -156,6 +187,7 @@ class OutputLoss:
     sample_losses: Callable[[NDArray, NDArray, NDArray], NDArray]
     log_forward: Callable[[NDArray], NDArray] | None = None
     mean_over_outputs: bool = False
+    loss_bound: Callable[[float, float, int], float] | None = None
 
     def output_delta(self, Y: NDArray, A: NDArray, out: NDArray) -> NDArray:
         """Write :math:`dZ[L] = A[L] - Y` (the canonical-link gradient) into ``out``.
@@ -184,7 +216,12 @@ LOSSES: dict[str, OutputLoss] = {
     loss.name: loss
     for loss in (
         OutputLoss(
-            "log_loss", "softmax", softmax, _categorical_cross_entropy, log_softmax
+            "log_loss",
+            "softmax",
+            softmax,
+            _categorical_cross_entropy,
+            log_softmax,
+            loss_bound=_categorical_bound,
         ),
         OutputLoss(
             "binary_log_loss",
@@ -192,6 +229,7 @@ LOSSES: dict[str, OutputLoss] = {
             _logistic,
             _binary_cross_entropy,
             _log_sigmoid,
+            loss_bound=_binary_bound,
         ),
         OutputLoss(
             "squared_error",
@@ -199,7 +237,8 @@ LOSSES: dict[str, OutputLoss] = {
             _identity,
             _half_squared_error,
             mean_over_outputs=True,
+            loss_bound=_squared_bound,
         ),
-        OutputLoss("poisson", "exp", _exp, _poisson_deviance),
+        OutputLoss("poisson", "exp", _exp, _poisson_deviance, loss_bound=_poisson_bound),
     )
 }

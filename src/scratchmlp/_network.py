@@ -53,6 +53,7 @@ packing, and an optimizer step is a few vector operations.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Sequence
 
 import numpy as np
@@ -77,6 +78,8 @@ __all__ = [
     "backward",
     "cost",
     "cost_and_gradient",
+    "logit_bound",
+    "overflow_free",
 ]
 
 Layers = list  # a list indexed by the layer number l = 0..L
@@ -220,7 +223,10 @@ class Cache:
     Attributes
     ----------
     Z : list of ndarray
-        ``Z[l]`` of shape (n[l], m), ``Z[0] = None``.
+        ``Z[l]`` of shape (n[l], m), ``Z[0] = None``. A hidden ``Z[l]`` may be
+        the same array as ``A[l]`` (:meth:`Workspace.for_network`,
+        :meth:`for_inference`): ``A[l]`` is then computed over it, and the
+        pre-activation is not kept after the forward pass.
     A : list
         ``A[0]`` the input (n[0], m), dense or sparse; ``A[l]`` of shape (n[l], m).
     D : list of ndarray or None
@@ -324,17 +330,28 @@ class Workspace:
     max_m : int
         The largest batch.
     dtype : numpy dtype
+    shared : sequence of bool, optional
+        ``shared[l]`` (``l = 1..L-1``) True makes ``Z[l]`` the same buffer as
+        ``A[l]``, for an activation whose derivative needs only ``A[l]``:
+        the forward pass then computes ``A[l]`` over ``Z[l]``. See
+        :meth:`for_network`. Nothing is shared by default.
     """
 
-    def __init__(self, layer_sizes: Sequence[int], max_m: int, dtype) -> None:
+    def __init__(
+        self, layer_sizes: Sequence[int], max_m: int, dtype, shared: Sequence[bool] | None = None
+    ) -> None:
         self.layer_sizes = list(layer_sizes)
         self.max_m = int(max_m)
         self.dtype = np.dtype(dtype)
-        n = self.layer_sizes
+        n, L = self.layer_sizes, len(self.layer_sizes) - 1
+        shared = [False] * (L + 1) if shared is None else list(shared)
         # Flat storage, viewed as (n[l], m) for any m <= max_m: the first
         # n[l] * m entries of a flat buffer are a C-contiguous (n[l], m) array.
-        self._Z = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, len(n))]
-        self._A = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, len(n))]
+        self._A = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, L + 1)]
+        self._Z = [None] + [
+            self._A[l] if shared[l] and l < L else np.empty(n[l] * max_m, dtype)
+            for l in range(1, L + 1)
+        ]
         self._dZ = [None] + [np.empty(n[l] * max_m, dtype) for l in range(1, len(n))]
         # Gathered input batch, stored sample by sample so that the gather
         # copies whole samples; A[0] is its transpose. Allocated on first use:
@@ -342,6 +359,17 @@ class Workspace:
         self._A0 = None
         self._views_by_m: dict = {}
         self.grad = Gradient(n, dtype)
+
+    @classmethod
+    def for_network(cls, net: "Network", max_m: int) -> "Workspace":
+        """The buffers for training ``net`` on batches of up to ``max_m`` samples.
+
+        A hidden layer whose activation's derivative is a function of its
+        output (relu, tanh, logistic, ...) keeps one buffer for ``Z[l]`` and
+        ``A[l]``, as scikit-learn does: half the memory of the activations.
+        """
+        shared = [g is not None and getattr(g, "derivative_from_output", False) for g in net.g]
+        return cls(net.layer_sizes, max_m, net.dtype, shared)
 
     @staticmethod
     def _view(flat: NDArray, rows: int, m: int) -> NDArray:
@@ -362,10 +390,14 @@ class Workspace:
         views = self._views_by_m
         if m not in views:
             n = self.layer_sizes
-            views[m] = tuple(
-                [None] + [self._view(flat[l], n[l], m) for l in range(1, len(n))]
-                for flat in (self._Z, self._A, self._dZ)
-            )
+            A = [None] + [self._view(self._A[l], n[l], m) for l in range(1, len(n))]
+            # A shared buffer gets the same view object for Z[l] and A[l].
+            Z = [None] + [
+                A[l] if self._Z[l] is self._A[l] else self._view(self._Z[l], n[l], m)
+                for l in range(1, len(n))
+            ]
+            dZ = [None] + [self._view(self._dZ[l], n[l], m) for l in range(1, len(n))]
+            views[m] = (Z, A, dZ)
         return views[m]
 
     def input_buffer(self, m: int) -> NDArray:
@@ -638,6 +670,76 @@ def cost(
     data = losses.sum() if sample_weight is None else losses @ sample_weight
     penalty = sum(np.dot(net.W[l].ravel(), net.W[l].ravel()) for l in range(1, L + 1))
     return float((data + 0.5 * alpha * penalty) / S)
+
+
+def logit_bound(net: Network, x_max: float) -> float:
+    """An upper bound of every ``|Z[L]|`` entry over inputs with ``|x| <= x_max``.
+
+    Propagated layer by layer: with :math:`c[0] = x_{max}` bounding :math:`|A[0]|`,
+
+    .. math::
+
+        \\max |Z[l]| \\le a[l] = \\sqrt{n[l-1]} \\, \\max_i \\lVert W[l]_{i,:} \\rVert_2
+        \\, c[l-1] + \\max |b[l]|, \\qquad c[l] = a[l] + 1
+
+    (Cauchy-Schwarz on each row; :math:`|g(z)| \\le |z| + 1` for every hidden
+    activation). One pass over the weights.
+
+    Parameters
+    ----------
+    net : Network
+    x_max : float
+
+    Returns
+    -------
+    a : float
+        ``inf`` when some ``|Z[l]|`` could pass a quarter of the largest float
+        of the network's dtype (or the parameters are not finite).
+    """
+    top = float(np.finfo(net.dtype).max) / 4
+    n, a = net.layer_sizes, float(x_max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for l in range(1, net.L + 1):
+            rows = np.einsum("ij,ij->i", net.W[l], net.W[l])  # squared row norms
+            hidden = 1.0 if l > 1 else 0.0  # |A[l-1]| <= |Z[l-1]| + 1 for l > 1
+            a = math.sqrt(n[l - 1] * float(rows.max())) * (a + hidden)
+            a += float(np.abs(net.b[l]).max())
+            if not a < top:  # also True for nan
+                return math.inf
+    return a
+
+
+def overflow_free(
+    net: Network, x_max: float, y_max: float, total_weight: float, alpha: float = 0.0
+) -> bool:
+    """Whether no sample with ``|x| <= x_max``, ``|y| <= y_max`` can make :func:`cost` overflow.
+
+    A sufficient condition: the output loss's bound at :func:`logit_bound`,
+    times the total weight, plus the L2 penalty, stays below a quarter of
+    the largest float. Training uses it to know whether the parameters at
+    the start of an epoch are safe to fall back to, without a pass over the
+    data.
+
+    Parameters
+    ----------
+    net : Network
+    x_max, y_max : float
+        The largest ``|entry|`` of the inputs and of the targets.
+    total_weight : float
+        The sum of the sample weights (the number of samples without weights).
+    alpha : float, default=0.0
+
+    Returns
+    -------
+    safe : bool
+    """
+    a = logit_bound(net, x_max)
+    if not math.isfinite(a):
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = sum(float(np.dot(W.ravel(), W.ravel())) for W in net.W[1:])
+    data = total_weight * net.loss.loss_bound(a, float(y_max), net.layer_sizes[-1])
+    return data + 0.5 * alpha * squares < float(np.finfo(net.dtype).max) / 4
 
 
 def cost_and_gradient(

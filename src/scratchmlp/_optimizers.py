@@ -80,7 +80,11 @@ class Optimizer(ABC):
         self.epochs = 0
 
     def step(self, theta: NDArray, grad: NDArray) -> None:
-        """Update ``theta`` in place from ``grad`` (both of shape (n_params,))."""
+        """Update ``theta`` in place from ``grad`` (both of shape (n_params,)).
+
+        ``grad`` is the caller's work buffer: it may be clipped and
+        overwritten.
+        """
         if self.max_grad_norm is not None:
             norm = float(np.linalg.norm(grad))
             if norm > self.max_grad_norm:
@@ -117,9 +121,28 @@ class Optimizer(ABC):
             print(message + " Setting learning rate to %f" % self.learning_rate)
         return False
 
-    def snapshot(self) -> dict:
-        """A copy of the optimizer's state (moments, step count, learning rate)."""
-        return copy.deepcopy(self.__getstate__())
+    def snapshot(self, into: dict | None = None) -> dict:
+        """A copy of the optimizer's state (moments, step count, learning rate).
+
+        With ``into``, an earlier snapshot, its arrays are overwritten in
+        place instead of allocating new ones: training takes one snapshot
+        per epoch.
+        """
+        state = self.__getstate__()
+        if into is None:
+            return copy.deepcopy(state)
+        for name, value in state.items():
+            kept = into.get(name)
+            if (
+                isinstance(value, np.ndarray)
+                and isinstance(kept, np.ndarray)
+                and kept.shape == value.shape
+                and kept.dtype == value.dtype
+            ):
+                np.copyto(kept, value)
+            else:
+                into[name] = copy.deepcopy(value)
+        return into
 
     def restore(self, snapshot: dict) -> None:
         """Go back to a :meth:`snapshot`."""
@@ -267,18 +290,18 @@ class Adam(Optimizer):
         self.t += 1
         b1, b2, m, v = self.beta_1, self.beta_2, self.m, self.v
         self.step_size = self.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        # Nine passes over the parameters and no allocation: the scratch
-        # vector holds grad^2, then the direction m / (sqrt(v) + eps).
-        axpy, scratch = _axpy(theta), self._scratch(theta)
+        # Nine passes over the parameters and no allocation: once m has it,
+        # grad is free to hold grad^2, then the direction m / (sqrt(v) + eps).
+        axpy = _axpy(theta)
         m *= b1
         axpy(grad, m, a=1 - b1)
-        np.square(grad, out=scratch)
+        np.square(grad, out=grad)
         v *= b2
-        axpy(scratch, v, a=1 - b2)
-        np.sqrt(v, out=scratch)
-        scratch += self.epsilon
-        np.divide(m, scratch, out=scratch)
-        axpy(scratch, theta, a=-self.step_size)
+        axpy(grad, v, a=1 - b2)
+        np.sqrt(v, out=grad)
+        grad += self.epsilon
+        np.divide(m, grad, out=grad)
+        axpy(grad, theta, a=-self.step_size)
 
 
 class AdamW(Adam):

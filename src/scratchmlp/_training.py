@@ -16,9 +16,18 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._network import Network, Workspace, cost, cost_and_gradient, dropout_masks, forward
+from ._network import (
+    Network,
+    Workspace,
+    cost,
+    cost_and_gradient,
+    dropout_masks,
+    forward,
+    overflow_free,
+)
 
 __all__ = [
     "TrainingData",
@@ -81,6 +90,22 @@ class TrainingData:
     @property
     def m(self) -> int:
         return self.A0.shape[1] if self.index is None else len(self.index)
+
+    def magnitudes(self) -> tuple[float, float, float]:
+        """``(max |x|, max |y|, total weight)`` over all the columns, computed once.
+
+        Bounds for :func:`~scratchmlp._network.overflow_free` (over all
+        columns even with an ``index``: a superset only loosens them). Two
+        passes over X for its max and min, and no copy of it.
+        """
+        if "_magnitudes" not in self.__dict__:
+            A0 = self.A0.data if sp.issparse(self.A0) else self.A0
+            x_max = max(abs(float(A0.max())), abs(float(A0.min()))) if A0.size else 0.0
+            y_max = max(abs(float(self.Y.max())), abs(float(self.Y.min()))) if self.Y.size else 0.0
+            s = self.sample_weight
+            total = float(self.A0.shape[1]) if s is None else float(s.sum())
+            self._magnitudes = (x_max, y_max, total)
+        return self._magnitudes
 
     def batch(self, idx, workspace: Workspace):
         """``(A0, Y, s)`` of the samples ``idx`` (a slice or an index array)."""
@@ -177,14 +202,17 @@ def iter_batches(m: int, batch_size: int, order: NDArray | None = None) -> Itera
 
 
 def shuffled(order: NDArray, rng: np.random.RandomState) -> NDArray:
-    """``order`` permuted by a fresh shuffle of ``arange(m)`` drawn from ``rng``.
+    """``order`` permuted in place by a shuffle drawn from ``rng``, and returned.
 
-    Each epoch permutes the previous epoch's order, as scikit-learn does, so
-    that the same ``random_state`` visits the samples in the same order.
+    Each epoch permutes the previous epoch's order, as scikit-learn does
+    (``idx = idx[permutation]`` with ``permutation`` a shuffled
+    ``arange(m)``), so that the same ``random_state`` visits the samples in
+    the same order. Shuffling ``order`` itself applies the same swaps to it
+    as to that ``arange(m)``, which gives exactly ``order[permutation]``,
+    from the same draws, without two new index arrays per epoch.
     """
-    permutation = np.arange(len(order))
-    rng.shuffle(permutation)
-    return order[permutation]
+    rng.shuffle(order)
+    return order
 
 
 def run_epoch(
@@ -281,15 +309,47 @@ def record_epoch(
     state.no_improvement_count = 0 if improved else state.no_improvement_count + 1
 
 
-def _rotate(snapshots: list, theta: NDArray) -> NDArray:
-    """Keep the parameters at the start of the last two epochs (and of the call)."""
-    if len(snapshots) < 3:
-        snapshots.append(theta.copy())
-    else:
-        recycled = snapshots.pop(1)
-        np.copyto(recycled, theta)
-        snapshots.append(recycled)
-    return snapshots[-1]
+class Checkpoint:
+    """Where training goes back to: the start of the current epoch, and maybe of the one before.
+
+    ``theta`` and ``optimizer_state`` are the parameters and the optimizer's
+    state at the start of the current epoch, restored after Ctrl-C and after
+    a divergence. A divergence can also leave parameters that are finite but
+    overflow on some samples; so ``previous``, the parameters at the start of
+    the epoch before, is kept too, but only while :func:`overflow_free`
+    cannot rule that out. In ordinary training the weights are far from
+    that, and a fit holds one copy of the parameters and of the optimizer's
+    moments, overwritten in place every epoch.
+    """
+
+    def __init__(self) -> None:
+        self.theta: NDArray | None = None
+        self.optimizer_state: dict | None = None
+        self.previous: NDArray | None = None
+
+    def save(self, net: Network, optimizer, keep_previous: bool = False) -> None:
+        """Checkpoint the start of a new epoch (``keep_previous``: keep the last one too)."""
+        if self.theta is None:
+            self.theta = net.theta.copy()
+        else:
+            if keep_previous:
+                # Swap the buffers: the old checkpoint becomes ``previous``.
+                spare = self.previous if self.previous is not None else np.empty_like(self.theta)
+                self.previous, self.theta = self.theta, spare
+            else:
+                self.previous = None
+            np.copyto(self.theta, net.theta)
+        self.optimizer_state = optimizer.snapshot(into=self.optimizer_state)
+
+    def restore(self, net: Network, optimizer) -> None:
+        """Go back to the start of the current epoch."""
+        np.copyto(net.theta, self.theta)
+        optimizer.restore(self.optimizer_state)
+
+
+def _start_parameters(start_theta) -> NDArray:
+    """The parameters at the start of the call: an array, or a function returning it."""
+    return start_theta() if callable(start_theta) else start_theta
 
 
 def _data_at_fault(net, data, failed, workspace, alpha, start_theta) -> bool:
@@ -300,7 +360,7 @@ def _data_at_fault(net, data, failed, workspace, alpha, start_theta) -> bool:
     if failed is None:
         return False  # the cost stayed finite; the parameters overflowed
     theta = net.theta.copy()
-    np.copyto(net.theta, start_theta)
+    np.copyto(net.theta, _start_parameters(start_theta))
     A0, Y, s = data.batch(failed, workspace)
     J = cost(net, forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)
     np.copyto(net.theta, theta)
@@ -316,23 +376,25 @@ def _finite_on(net: Network, data: TrainingData, workspace: Workspace, alpha: fl
     return True
 
 
-def _fall_back(net, state, data, workspace, config, snapshots) -> None:
+def _fall_back(net, optimizer, state, data, workspace, config, checkpoint, start_theta) -> None:
     """After a divergence, go back to the latest parameters finite on the training data.
 
-    The candidates are the parameters at the start of the failing epoch and
-    of the one before (whose records are then dropped), then those at the
-    start of the call. A step can leave parameters that are finite but so
-    large that some samples overflow, hence the check on all of them.
+    The candidates are the parameters at the start of the failing epoch, of
+    the one before when they were kept (whose record is then dropped), then
+    those at the start of the call (all its epochs dropped). A step can
+    leave parameters that are finite but so large that some samples
+    overflow, hence the check on all of them. The optimizer goes back to its
+    state at the start of the failing epoch, where its moments are finite.
     """
-    failing = snapshots[-1]
-    before = snapshots[-2] if len(snapshots) > 1 else snapshots[0]
-    for dropped, theta in enumerate([failing, before]):
-        np.copyto(net.theta, theta)
+    checkpoint.restore(net, optimizer)
+    if _finite_on(net, data, workspace, config.alpha):
+        return
+    if checkpoint.previous is not None:
+        np.copyto(net.theta, checkpoint.previous)
         if _finite_on(net, data, workspace, config.alpha):
-            for _ in range(dropped):
-                _drop_last_epoch(state, data.m)
+            _drop_last_epoch(state, data.m)
             return
-    np.copyto(net.theta, snapshots[0])
+    np.copyto(net.theta, _start_parameters(start_theta))
     while state.n_iter > 0:
         _drop_last_epoch(state, data.m)
 
@@ -368,6 +430,7 @@ def train_stochastic(
     rng: np.random.RandomState,
     validate: Callable[[Network], tuple[float, float]] | None = None,
     on_epoch_end: Callable[[dict], bool] | None = None,
+    start_theta: NDArray | Callable[[], NDArray] | None = None,
 ) -> str:
     """Train ``net`` in place with mini-batches until a stopping rule.
 
@@ -386,6 +449,12 @@ def train_stochastic(
         stopping.
     on_epoch_end : callable ``record -> bool``, optional
         Called with each epoch's history record; True stops training.
+    start_theta : ndarray of shape (n_params,) or callable, optional
+        The parameters at the start of the call, or a function that returns
+        them, for the caller that keeps them anyway (the estimators train a
+        copy of the previous network, or can draw the initial weights again):
+        training then holds one copy of the parameters fewer. A copy of
+        ``net.theta`` is taken when None.
 
     Returns
     -------
@@ -404,20 +473,21 @@ def train_stochastic(
         epoch (``state`` only ever records completed epochs).
     """
     batch_size = min(config.batch_size, data.m)
-    workspace = Workspace(net.layer_sizes, batch_size, net.dtype)
-    # The parameters at the start of this call and of the last two epochs:
-    # where to fall back to if training diverges.
-    start_theta = net.theta.copy()
-    snapshots = [start_theta]
+    workspace = Workspace.for_network(net, batch_size)
+    if start_theta is None:
+        start_theta = net.theta.copy()
+    checkpoint = Checkpoint()
     max_epochs = 1 if config.incremental else config.max_iter
     order = np.arange(data.m) if config.shuffle else None
     for epoch in range(max_epochs):
         start = time.perf_counter()
-        snapshot = snapshots[-1] if epoch == 0 else _rotate(snapshots, net.theta)
+        # The last checkpoint is kept too unless the current parameters
+        # provably cannot overflow on the training data.
+        risky = epoch > 0 and not overflow_free(net, *data.magnitudes(), config.alpha)
+        checkpoint.save(net, optimizer, keep_previous=risky)
         if config.shuffle:
             order = shuffled(order, rng)
         batches = iter_batches(data.m, batch_size, order)
-        saved_optimizer = optimizer.snapshot()
         try:
             # Overflow shows in the cost and is handled below; numpy's
             # warnings would only add noise.
@@ -427,15 +497,16 @@ def train_stochastic(
                 )
                 if not (np.isfinite(loss) and np.isfinite(net.theta).all()):
                     if _data_at_fault(net, data, failed, workspace, config.alpha, start_theta):
-                        np.copyto(net.theta, start_theta)
+                        np.copyto(net.theta, _start_parameters(start_theta))
                         return NON_FINITE_INPUT
-                    _fall_back(net, state, data, workspace, config, snapshots)
+                    _fall_back(
+                        net, optimizer, state, data, workspace, config, checkpoint, start_theta
+                    )
                     return DIVERGED
                 val_loss, val_score = validate(net) if validate is not None else (None, None)
         except KeyboardInterrupt:
             # Back to the last recorded epoch: parameters and optimizer state.
-            np.copyto(net.theta, snapshot)
-            optimizer.restore(saved_optimizer)
+            checkpoint.restore(net, optimizer)
             raise
         state.t += data.m
         record = epoch_record(
