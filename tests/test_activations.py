@@ -176,3 +176,27 @@ def test_dtype_preserved(name, dtype):
     assert act.derivative(Z).dtype == dtype
     rtol = 1e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(A, reference_forward(name, Z), rtol=rtol, atol=1e-7)
+
+
+def test_tanh_from_expit_is_within_two_units_of_one_of_numpy():
+    """The float64 tanh used without AVX-512 (see ``_tanh``): absolute error <= 2^-51."""
+    from scratchmlp._activations import _tanh_from_expit
+
+    rng = np.random.RandomState(0)
+    Z = np.concatenate([
+        rng.standard_normal(20000) * 3,
+        np.logspace(-300, 2.9, 2000),
+        -np.logspace(-300, 2.9, 2000),
+        [0.0, -0.0, 1e-320, 19.0, 20.0, 710.0, 1e308, -1e308, np.inf, -np.inf],
+    ])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or invalid value anywhere
+        ours = _tanh_from_expit(Z, np.empty_like(Z))
+    reference = np.tanh(Z)
+    assert np.abs(ours - reference).max() <= 2.0**-51
+    assert (ours[np.abs(Z) > 20] == np.sign(Z[np.abs(Z) > 20])).all()  # saturates exactly
+    assert (np.abs(ours) <= 1).all()
+    # In place (Z is out), as the workspace calls it.
+    Zc = Z.copy()
+    np.testing.assert_array_equal(_tanh_from_expit(Zc, Zc), ours)
+    assert np.isnan(_tanh_from_expit(np.array([np.nan]), np.empty(1)))[0]

