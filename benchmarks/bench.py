@@ -144,7 +144,7 @@ def build_workloads(quick: bool):
                 hidden=(256, 128),
                 params=dict(activation="relu", solver="adam", batch_size=200, max_iter=ep1),
                 dtype=dt,
-                fit_memory=(tag == "f32"),
+                fit_memory=True,
             )
         )
     W.append(
@@ -376,11 +376,23 @@ def stats(ts):
     return dict(median=statistics.median(ts), min=min(ts), max=max(ts), all=list(ts))
 
 
+#: CPU seconds of the last ``timed`` call (process-wide, all threads).
+LAST_CPU = [0.0]
+
+
 def timed(fn):
+    """Wall seconds and result of ``fn()``; its CPU seconds go to ``LAST_CPU``.
+
+    On a shared machine, wall time also counts the time another tenant held
+    the core; process CPU time does not, so the CPU-time ratio is the steadier
+    figure with one thread (with two, it adds up both threads' time).
+    """
     gc.collect()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
-    return time.perf_counter() - t0, out
+    wall = time.perf_counter() - t0
+    LAST_CPU[0] = time.process_time() - c0
+    return wall, out
 
 
 def fit_quiet(est, X, y):
@@ -686,21 +698,25 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
             fit_quiet(Theirs(**wp), X[sub], y[sub])
 
     for k in threads:
-        t_o, t_s, t_g = [], [], []
+        t_o, t_s, t_g, c_o, c_s = [], [], [], [], []
         with threadpool_limits(limits=k):
             gemm_job()  # warm the buffers
             for _ in range(repeats):
                 dt, est_o = timed(lambda: fit_quiet(Ours(**params), X, y))
                 t_o.append(dt)
+                c_o.append(LAST_CPU[0])
                 dt, est_s = timed(lambda: fit_quiet(Theirs(**params), X, y))
                 t_s.append(dt)
+                c_s.append(LAST_CPU[0])
                 dt, _ = timed(gemm_job)
                 t_g.append(dt)
         so, ss, sg = stats(t_o), stats(t_s), stats(t_g)
         loss_o, loss_s = float(est_o.loss_), float(est_s.loss_)
         ratio = so["median"] / ss["median"]
         ratio_min = so["min"] / ss["min"]
+        cpu_ratio = float(np.median(c_o) / np.median(c_s))
         r = dict(ours=so, sklearn=ss, gemm=sg, ratio=ratio, ratio_of_mins=ratio_min,
+                 cpu=dict(ours=stats(c_o), sklearn=stats(c_s)), cpu_ratio=cpu_ratio,
                  ours_over_gemm=so["median"] / sg["median"],
                  sklearn_over_gemm=ss["median"] / sg["median"],
                  loss=dict(ours=loss_o, sklearn=loss_s),
@@ -719,6 +735,8 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
         print(f"    ratio ours/sklearn {ratio:.3f}   ours/GEMM {r['ours_over_gemm']:.2f}   "
               f"sklearn/GEMM {r['sklearn_over_gemm']:.2f}   (ratio of mins {ratio_min:.3f})   n_iter_ {same_iter}   "
               f"loss rel. diff {rel:.2%}")
+        print(f"    CPU time (process, median): ours {np.median(c_o):.3f} s, sklearn "
+              f"{np.median(c_s):.3f} s, ratio {cpu_ratio:.3f}")
 
     if w.fit_memory and memory:
         xp, yp = os.path.join(tmpdir, f"{w.name}_X.npy"), os.path.join(tmpdir, f"{w.name}_y.npy")
@@ -753,7 +771,7 @@ def run_predict_workload(w: Workload, threads, repeats, memory, tmpdir):
     gemm_job, gemm_flops = make_gemm_job(w.layer_sizes, w.dtype, [w.predict_n], 1, backward=False)
     res["gemm_gflop"] = gemm_flops / 1e9
     for k in threads:
-        t_o, t_s, t_g = [], [], []
+        t_o, t_s, t_g, c_o, c_s = [], [], [], [], []
         with threadpool_limits(limits=k):
             est_o.predict_proba(Xp[:1000])
             est_s.predict_proba(Xp[:1000])
@@ -761,16 +779,20 @@ def run_predict_workload(w: Workload, threads, repeats, memory, tmpdir):
             for _ in range(repeats):
                 dt, P_o = timed(lambda: est_o.predict_proba(Xp))
                 t_o.append(dt)
+                c_o.append(LAST_CPU[0])
                 del P_o
                 dt, P_s = timed(lambda: est_s.predict_proba(Xp))
                 t_s.append(dt)
+                c_s.append(LAST_CPU[0])
                 del P_s
                 dt, _ = timed(gemm_job)
                 t_g.append(dt)
         so, ss, sg = stats(t_o), stats(t_s), stats(t_g)
         ratio = so["median"] / ss["median"]
         ratio_min = so["min"] / ss["min"]
+        cpu_ratio = float(np.median(c_o) / np.median(c_s))
         r = dict(ours=so, sklearn=ss, gemm=sg, ratio=ratio, ratio_of_mins=ratio_min,
+                 cpu=dict(ours=stats(c_o), sklearn=stats(c_s)), cpu_ratio=cpu_ratio,
                  ours_over_gemm=so["median"] / sg["median"],
                  sklearn_over_gemm=ss["median"] / sg["median"])
         res["threads"][k] = r
@@ -874,7 +896,8 @@ def print_summary(results, threads):
           "ours/GEMM >= 1, 1 = pure GEMM)")
     print("=" * 100)
     hdr = (f"{'workload':<9} {'threads':>7} {'ours s':>9} {'sklearn s':>10} {'ratio':>7} "
-           f"{'GEMM s':>9} {'ours/GEMM':>10} {'skl/GEMM':>9}  {'loss ours':>10} {'loss skl':>10}")
+           f"{'CPU ratio':>9} {'GEMM s':>9} {'ours/GEMM':>10} {'skl/GEMM':>9}  {'loss ours':>10} "
+           f"{'loss skl':>10}")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
@@ -885,8 +908,9 @@ def print_summary(results, threads):
             loss = t.get("loss") or r.get("loss") or {}
             lo = f"{loss['ours']:.5g}" if loss else ""
             ls = f"{loss['sklearn']:.5g}" if loss else ""
+            cpu = f"{t['cpu_ratio']:.3f}" if "cpu_ratio" in t else ""
             print(f"{r['name']:<9} {k:>7} {t['ours']['median']:>9.3f} {t['sklearn']['median']:>10.3f} "
-                  f"{t['ratio']:>7.3f} {t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
+                  f"{t['ratio']:>7.3f} {cpu:>9} {t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
                   f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10}")
     mems = [(f"{r['name']} {key.split('_')[1]}", r[key]) for r in results
             for key in ("memory_fit", "memory_predict") if key in r]
