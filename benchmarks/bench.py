@@ -822,9 +822,10 @@ def run_predict_workload(w: Workload, threads, repeats, memory, tmpdir):
 def ours_buffer_bytes(w: Workload, op, params, m):
     """What scratchmlp's own buffers add up to for ``op`` on ``m`` rows: (bytes, formula).
 
-    Training keeps one ``Workspace``: ``Z[l]``, ``A[l]``, ``dZ[l]`` for
-    l = 1..L and the gathered input batch, ``(3 * sum(n[1:]) + n[0]) * mb``
-    floats, with ``mb`` the batch for the stochastic solvers and all ``m``
+    Training keeps one ``Workspace``: ``A[l]``, ``dZ[l]`` for l = 1..L, the
+    logits ``Z[L]`` (a relu layer computes ``A[l]`` over ``Z[l]``) and the
+    gathered input batch, ``(2 * sum(n[1:]) + n[L] + n[0]) * mb`` floats,
+    with ``mb`` the batch for the stochastic solvers and all ``m``
     rows for lbfgs, which adds L-BFGS-B's history, ``2 * 10 * n_params``
     float64 (scipy's ``maxcor=10``). Early stopping also copies the held-out
     rows. ``predict_proba`` runs over chunks of at most 16384 rows (within
@@ -843,13 +844,13 @@ def ours_buffer_bytes(w: Workload, op, params, m):
         return b, (f"O(chunk): (sum(n[1:]) + n[L]) * {chunk} + output {m} x {n[-1]} floats "
                    f"= ({hidden_out} + {n[-1]}) * {chunk} + {m * n[-1]}")
     if params["solver"] == "lbfgs":
-        b = 3 * hidden_out * m * item + 2 * 10 * n_params * 8
-        return b, (f"O(m): 3 * sum(n[1:]) * m floats + 2 * 10 * n_params float64 "
-                   f"= 3 * {hidden_out} * {m} + 20 * {n_params}")
+        b = (2 * hidden_out + n[-1]) * m * item + 2 * 10 * n_params * 8
+        return b, (f"O(m): (2 * sum(n[1:]) + n[L]) * m floats + 2 * 10 * n_params float64 "
+                   f"= (2 * {hidden_out} + {n[-1]}) * {m} + 20 * {n_params}")
     mb = params["batch_size"]
-    b = (3 * hidden_out + n[0]) * mb * item
-    formula = (f"O(batch): (3 * sum(n[1:]) + n[0]) * batch floats "
-               f"= (3 * {hidden_out} + {n[0]}) * {mb}")
+    b = (2 * hidden_out + n[-1] + n[0]) * mb * item
+    formula = (f"O(batch): (2 * sum(n[1:]) + n[L] + n[0]) * batch floats "
+               f"= (2 * {hidden_out} + {n[-1]} + {n[0]}) * {mb}")
     if params.get("early_stopping"):
         held_out = int(math.ceil(0.1 * m))  # validation_fraction=0.1
         b += held_out * n[0] * item
@@ -878,7 +879,8 @@ def run_memory_workload(w: Workload, threads, repeats, memory, tmpdir):
         print_memory(f"{label} ({w.name})", mem)
         b, formula = ours_buffer_bytes(w, op, params, w.n)
         print(f"    ours' buffers by formula: {b / MB:8.1f} MB   {formula}")
-        print(f"    time of the operation: ours {mem['ours']['seconds']:.1f} s, "
+        print(f"    time of the operation under tracemalloc (which slows every allocation; "
+              f"not a speed measurement): ours {mem['ours']['seconds']:.1f} s, "
               f"sklearn {mem['sklearn']['seconds']:.1f} s")
         sys.stdout.flush()
         mem.update(label=label, op=op, params=params, ours_buffers=b, ours_buffers_formula=formula)
