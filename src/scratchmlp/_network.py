@@ -734,7 +734,7 @@ def overflow_free(
     safe : bool
     """
     a = logit_bound(net, x_max)
-    if not math.isfinite(a):
+    if not math.isfinite(a) or net.loss.loss_bound is None:
         return False
     with np.errstate(over="ignore", invalid="ignore"):
         squares = sum(float(np.dot(W.ravel(), W.ravel())) for W in net.W[1:])
