@@ -368,7 +368,7 @@ class Workspace:
         output (relu, tanh, logistic, ...) keeps one buffer for ``Z[l]`` and
         ``A[l]``, as scikit-learn does: half the memory of the activations.
         """
-        shared = [g is not None and getattr(g, "derivative_from_output", False) for g in net.g]
+        shared = [getattr(g, "derivative_from_output", False) for g in net.g]
         return cls(net.layer_sizes, max_m, net.dtype, shared)
 
     @staticmethod
@@ -668,8 +668,12 @@ def cost(
         return 0.0
     losses = net.loss.sample_losses(Y, cache.Z[L], cache.A[L])  # (m,)
     data = losses.sum() if sample_weight is None else losses @ sample_weight
-    penalty = sum(np.dot(net.W[l].ravel(), net.W[l].ravel()) for l in range(1, L + 1))
-    return float((data + 0.5 * alpha * penalty) / S)
+    return float((data + 0.5 * alpha * _squared_weights(net)) / S)
+
+
+def _squared_weights(net: Network) -> float:
+    """:math:`\\sum_l \\lVert W[l] \\rVert_F^2`, the sum the L2 penalty scales."""
+    return sum(np.dot(net.W[l].ravel(), net.W[l].ravel()) for l in range(1, net.L + 1))
 
 
 def logit_bound(net: Network, x_max: float) -> float:
@@ -737,7 +741,7 @@ def overflow_free(
     if not math.isfinite(a) or net.loss.loss_bound is None:
         return False
     with np.errstate(over="ignore", invalid="ignore"):
-        squares = sum(float(np.dot(W.ravel(), W.ravel())) for W in net.W[1:])
+        squares = float(_squared_weights(net))
     data = total_weight * net.loss.loss_bound(a, float(y_max), net.layer_sizes[-1])
     return data + 0.5 * alpha * squares < float(np.finfo(net.dtype).max) / 4
 

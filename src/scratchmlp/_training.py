@@ -68,6 +68,11 @@ def gather_columns(M: NDArray, idx: NDArray, out: NDArray) -> NDArray:
     return out
 
 
+def _abs_max(a) -> float:
+    """``max |a|`` without an ``|a|`` copy of ``a`` (0 for an empty array)."""
+    return max(abs(float(a.max())), abs(float(a.min()))) if a.size else 0.0
+
+
 @dataclass
 class TrainingData:
     """A training set in the engine's layout, possibly a subset of the columns.
@@ -100,11 +105,9 @@ class TrainingData:
         """
         if "_magnitudes" not in self.__dict__:
             A0 = self.A0.data if sp.issparse(self.A0) else self.A0
-            x_max = max(abs(float(A0.max())), abs(float(A0.min()))) if A0.size else 0.0
-            y_max = max(abs(float(self.Y.max())), abs(float(self.Y.min()))) if self.Y.size else 0.0
             s = self.sample_weight
             total = float(self.A0.shape[1]) if s is None else float(s.sum())
-            self._magnitudes = (x_max, y_max, total)
+            self._magnitudes = (_abs_max(A0), _abs_max(self.Y), total)
         return self._magnitudes
 
     def batch(self, idx, workspace: Workspace):
@@ -361,19 +364,23 @@ def _data_at_fault(net, data, failed, workspace, alpha, start_theta) -> bool:
         return False  # the cost stayed finite; the parameters overflowed
     theta = net.theta.copy()
     np.copyto(net.theta, _start_parameters(start_theta))
-    A0, Y, s = data.batch(failed, workspace)
-    J = cost(net, forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)
+    J = _batch_cost(net, data, failed, workspace, alpha)
     np.copyto(net.theta, theta)
     return not np.isfinite(J)
 
 
+def _batch_cost(net: Network, data: TrainingData, idx, workspace: Workspace, alpha: float):
+    """The cost ``J`` of the batch ``idx`` at the current parameters (no gradient)."""
+    A0, Y, s = data.batch(idx, workspace)
+    return cost(net, forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)
+
+
 def _finite_on(net: Network, data: TrainingData, workspace: Workspace, alpha: float) -> bool:
     """Whether the cost of every batch of the training data is finite."""
-    for idx in iter_batches(data.m, workspace.max_m):
-        A0, Y, s = data.batch(idx, workspace)
-        if not np.isfinite(cost(net, forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)):
-            return False
-    return True
+    return all(
+        np.isfinite(_batch_cost(net, data, idx, workspace, alpha))
+        for idx in iter_batches(data.m, workspace.max_m)
+    )
 
 
 def _fall_back(net, optimizer, state, data, workspace, config, checkpoint, start_theta) -> None:
