@@ -789,7 +789,7 @@ def test_keyboard_interrupt_in_first_partial_fit_call(solver):
     est = _interrupt_estimator("classifier", solver, callbacks=[InterruptAt(1)])
     with pytest.raises(KeyboardInterrupt):
         est.partial_fit(X_INT, Y_3, classes=[0, 1, 2])
-    if "_net" in vars(est):  # it kept the epoch: then it must be a whole model
+    if "_model" in vars(est):  # it kept the epoch: then it must be a whole model
         np.testing.assert_array_equal(est.classes_, [0, 1, 2])
         _assert_usable(est, X_INT)
         assert len(est.loss_curve_) == 1 and est.t_ == len(X_INT)

@@ -6,8 +6,24 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._network import Network, cost, cost_and_gradient, forward
+from ._prepare import encoding_of, prepare_set
 
 __all__ = ["check_gradients"]
+
+
+def _central_differences(net: Network, A0, Y, s, alpha: float, epsilon: float) -> np.ndarray:
+    """The central difference of the cost along each parameter, of shape (n_params,)."""
+    numeric = np.empty_like(net.theta)
+    theta = net.theta
+    for i in range(theta.size):
+        saved = theta[i]
+        theta[i] = saved + epsilon
+        plus = cost(net, forward(net, A0), Y, s, alpha)
+        theta[i] = saved - epsilon
+        minus = cost(net, forward(net, A0), Y, s, alpha)
+        theta[i] = saved
+        numeric[i] = (plus - minus) / (2 * epsilon)
+    return numeric
 
 
 def check_gradients(estimator, X, y, sample_weight=None, epsilon=1e-6):
@@ -53,36 +69,26 @@ def check_gradients(estimator, X, y, sample_weight=None, epsilon=1e-6):
     True
     """
     check_is_fitted(estimator)
-    # The estimator's own checks and weights, so that this is the cost it fits.
-    X, y = estimator._check_X_y(X, y, reset=False)
-    X = X.astype(np.float64)
-    estimator._validate_targets(y, incremental=True, reset=False)
-    Y = estimator._encode_targets(y).T.astype(np.float64)
-    s = estimator._checked_sample_weight(sample_weight, X)
-    s = estimator._sample_weight(y, s, incremental=False)  # class_weight folded in
+    # The estimator's own preparation and weights, so that this is the cost it fits.
+    fitted = estimator._model
+    checked = prepare_set(
+        estimator, X, y, sample_weight, encoding_of(fitted), class_weight=True, dtype=np.float64
+    )
+    Y = checked.Y.astype(np.float64)
+    s = checked.sample_weight
     if s is not None:
         s = np.asarray(s, dtype=np.float64)
-    fitted = estimator._net
     net = Network(
-        fitted.layer_sizes,
-        fitted.activation_names[1 : fitted.L],
-        fitted.loss.name,
-        theta=fitted.theta.astype(np.float64),  # a float64 copy
+        fitted.network.layer_sizes,
+        fitted.network.activation_names[1 : fitted.network.L],
+        fitted.network.loss.name,
+        theta=fitted.network.theta.astype(np.float64),  # a float64 copy
     )
     alpha = estimator.alpha
-    A0 = X.T
+    A0 = checked.X.T
     _, grad = cost_and_gradient(net, A0, Y, s, alpha)
     analytic = grad.flat.copy()
-    numeric = np.empty_like(analytic)
-    theta = net.theta
-    for i in range(theta.size):
-        saved = theta[i]
-        theta[i] = saved + epsilon
-        plus = cost(net, forward(net, A0), Y, s, alpha)
-        theta[i] = saved - epsilon
-        minus = cost(net, forward(net, A0), Y, s, alpha)
-        theta[i] = saved
-        numeric[i] = (plus - minus) / (2 * epsilon)
+    numeric = _central_differences(net, A0, Y, s, alpha, epsilon)
     size = np.abs(analytic) + np.abs(numeric)
     # Entries far below the gradient's scale are compared with that scale:
     # their finite differences are mostly rounding noise (~1e-16 J / epsilon).

@@ -62,6 +62,7 @@ from numpy.typing import NDArray
 from scipy.linalg.blas import get_blas_funcs
 
 from ._activations import ACTIVATIONS
+from ._arrays import ArrayOps, array_ops
 from ._losses import LOSSES, OutputLoss
 
 __all__ = [
@@ -150,6 +151,9 @@ class Network:
         ``g[l]`` is layer ``l``'s activation (``g[0]`` is None); ``g[L]``
         is the output activation, whose gradient comes from the loss.
     loss : OutputLoss
+    ops : ArrayOps
+        The array operations training applies to ``theta`` (the seam for a
+        second array namespace, see :mod:`scratchmlp._arrays`).
     """
 
     def __init__(
@@ -173,6 +177,7 @@ class Network:
         if theta is None:
             theta = np.zeros(n_parameters(self.layer_sizes), dtype=dtype)
         self.theta = theta
+        self.ops: ArrayOps = array_ops(theta)
         self.W, self.b = parameter_views(theta, self.layer_sizes)
 
     @property

@@ -1,16 +1,28 @@
-"""Mini-batch training: batches, epochs, stopping rules, curves.
+"""The training driver: one function, :func:`train`, for every solver.
 
-The loop is split into the steps a reader looks for: :func:`iter_batches`
-(which samples), :func:`run_epoch` (one pass over them),
-:func:`record_epoch` (curves and the no-improvement count) and
-:func:`train_stochastic` (epochs until a stopping rule). Nothing here knows
-about scikit-learn: validation scores come in as a function, and the outcome
-goes back as a value for the estimator to turn into warnings or errors.
+Training is a function of (model, data, solver, settings) that returns an
+:class:`Outcome`: the final network, its optimizer, its curves and why it
+stopped. The estimator validates the data, calls :func:`train` on a new model
+or on a copy of the fitted one, and keeps the outcome's model in one
+assignment: a fit that fails leaves the previous model untouched because
+nothing was assigned.
+
+The steps a reader looks for: :func:`iter_batches` (which samples),
+:func:`run_epoch` (one pass over them), :func:`record_epoch` (curves and the
+no-improvement count), the two solvers, :class:`Stochastic` (epochs of
+mini-batch steps) and :class:`Lbfgs` (scipy's L-BFGS-B, one record per
+iteration), and :func:`train`, which runs either and is the one place that
+handles an interrupt. Nothing here knows about scikit-learn: validation
+scores and callbacks come in as functions, and the outcome goes back as a
+value for the estimator to turn into warnings or errors. Array operations on
+the parameters go through the network's :class:`~scratchmlp._arrays.ArrayOps`
+(see :mod:`scratchmlp._arrays`).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -19,6 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from ._initializers import initialize
+from ._lbfgs import fit_lbfgs
 from ._network import (
     Network,
     Workspace,
@@ -32,22 +46,29 @@ from ._network import (
 __all__ = [
     "TrainingData",
     "TrainingState",
-    "StochasticConfig",
+    "Model",
+    "Origin",
+    "Settings",
+    "Stochastic",
+    "Lbfgs",
+    "Outcome",
+    "train",
     "epoch_record",
     "iter_batches",
     "shuffled",
     "run_epoch",
     "record_epoch",
-    "train_stochastic",
 ]
 
-# Outcomes of train_stochastic.
+# Why training stopped: Outcome.reason.
 CONTINUE = "continue"  # one epoch of partial_fit done, nothing to report
-CONVERGED = "converged"  # the stopping rule fired
+CONVERGED = "converged"  # the stopping rule fired (L-BFGS: scipy converged)
 STOPPED = "stopped"  # a callback asked to stop
 MAX_ITER = "max_iter"  # max_iter epochs without convergence
+NOT_CONVERGED = "not_converged"  # L-BFGS stopped on a limit or a failed line search
 DIVERGED = "diverged"  # the cost became non-finite after some steps
 NON_FINITE_INPUT = "non_finite_input"  # non-finite before any step: the data
+INTERRUPTED = "interrupted"  # KeyboardInterrupt; the last recorded epoch is kept
 
 
 def gather_columns(M: NDArray, idx: NDArray, out: NDArray) -> NDArray:
@@ -122,19 +143,31 @@ class TrainingData:
 
 
 @dataclass
-class StochasticConfig:
-    """The estimator parameters the mini-batch loop needs."""
+class Settings:
+    """What the epoch record and the stopping rules need, for every solver.
 
-    batch_size: int
+    Attributes
+    ----------
+    max_iter : int
+        Epochs (stochastic solvers) or iterations (L-BFGS) at most.
+    tol : float
+        Improvement below which an epoch counts as none (L-BFGS: scipy's ``gtol``).
+    alpha : float
+        L2 strength in the cost (0 for AdamW, which decays the weights itself).
+    n_iter_no_change : float
+        Epochs without improvement before the stopping rule fires.
+    early_stopping : bool
+        Judge improvement on the validation score and end on its best epoch.
+    verbose : bool
+        Print each epoch's loss.
+    """
+
     max_iter: int
-    shuffle: bool
     tol: float
-    n_iter_no_change: float
     alpha: float
+    n_iter_no_change: float = math.inf
     early_stopping: bool = False
-    incremental: bool = False
     verbose: bool = False
-    dropout: list | None = None  # drop probability p[l] by layer, or None
 
 
 @dataclass
@@ -183,6 +216,85 @@ class TrainingState:
         if self.early_stopping:
             self.best_validation_score = -np.inf
             self.best_loss = None
+
+
+@dataclass
+class Model:
+    """What training changes: the network, its curves and, for the stochastic solvers, the optimizer.
+
+    :func:`train` updates these objects in place and returns them in its
+    :class:`Outcome`; the caller gives it new objects or copies of the ones
+    it keeps.
+    """
+
+    network: Network
+    state: TrainingState
+    optimizer: object | None = None
+
+
+class Origin:
+    """The parameters a training call started from, without a copy of them.
+
+    Training falls back to them after a divergence in its first epochs. They
+    are the previous model's (:meth:`kept`: warm start and partial_fit, whose
+    caller keeps that model), or those of a new network, drawn again from the
+    generator state that drew them (:meth:`drawn`): either way training holds
+    no extra parameter vector.
+    """
+
+    def __init__(self, theta: NDArray | None = None, draw: tuple | None = None) -> None:
+        self._theta = theta
+        self._draw = draw
+
+    @classmethod
+    def kept(cls, theta: NDArray) -> "Origin":
+        """Parameters that the caller keeps unchanged during training."""
+        return cls(theta=theta)
+
+    @classmethod
+    def drawn(cls, net: Network, rng: np.random.RandomState, scheme: str, output_like: str):
+        """Draw ``net``'s initial parameters from ``rng`` (in place), remembering how."""
+        draw = (rng.get_state(), scheme, output_like)
+        initialize(net, rng, scheme, output_like=output_like)
+        return cls(draw=draw)
+
+    def theta(self, net: Network) -> NDArray:
+        """The starting parameters, of ``net``'s layout."""
+        if self._theta is not None:
+            return self._theta
+        rng_state, scheme, output_like = self._draw
+        again, rng = net.copy(), np.random.RandomState()
+        rng.set_state(rng_state)
+        initialize(again, rng, scheme, output_like=output_like)
+        return again.theta
+
+
+@dataclass
+class Outcome:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    model : Model
+        The trained network (the best epoch's with early stopping), its
+        optimizer and its curves. After ``"non_finite_input"`` it holds the
+        starting parameters and is not meant to be kept.
+    reason : str
+        Why training stopped: ``"continue"`` (partial_fit's one epoch),
+        ``"converged"``, ``"stopped"`` (a callback), ``"max_iter"``,
+        ``"not_converged"`` (L-BFGS, see ``message``), ``"diverged"``,
+        ``"non_finite_input"`` or ``"interrupted"``.
+    message : str or None
+        scipy's message for L-BFGS.
+    interrupt : KeyboardInterrupt or None
+        The interrupt, for the caller to raise again once it has kept the
+        model of the last recorded epoch.
+    """
+
+    model: Model
+    reason: str
+    message: str | None = None
+    interrupt: BaseException | None = None
 
 
 def iter_batches(m: int, batch_size: int, order: NDArray | None = None) -> Iterator:
@@ -279,9 +391,7 @@ def epoch_record(
     }
 
 
-def record_epoch(
-    state: TrainingState, record: dict, config: StochasticConfig, net: Network
-) -> None:
+def record_epoch(state: TrainingState, record: dict, settings: Settings, net: Network) -> None:
     """Append the epoch's ``record`` to the curves and count non-improvement.
 
     Without early stopping an epoch counts as an improvement when the
@@ -297,17 +407,17 @@ def record_epoch(
     if state.validation_scores is not None:
         state.validation_scores.append(val_score)
         state.validation_loss_curve.append(record["val_loss"])
-    if config.verbose:
+    if settings.verbose:
         print("Iteration %d, loss = %.8f" % (state.n_iter, loss))
         if val_score is not None:
             print("Validation score: %f" % val_score)
-    if config.early_stopping:
-        improved = val_score >= state.best_validation_score + config.tol
+    if settings.early_stopping:
+        improved = val_score >= state.best_validation_score + settings.tol
         if val_score > state.best_validation_score:
             state.best_validation_score = val_score
-            state.best_theta = net.theta.copy()
+            state.best_theta = net.ops.copy(net.theta)
     else:
-        improved = loss <= state.best_loss - config.tol
+        improved = loss <= state.best_loss - settings.tol
         state.best_loss = min(state.best_loss, loss)
     state.no_improvement_count = 0 if improved else state.no_improvement_count + 1
 
@@ -333,42 +443,26 @@ class Checkpoint:
     def save(self, net: Network, optimizer, keep_previous: bool = False) -> None:
         """Checkpoint the start of a new epoch (``keep_previous``: keep the last one too)."""
         if self.theta is None:
-            self.theta = net.theta.copy()
+            self.theta = net.ops.copy(net.theta)
         else:
             if keep_previous:
                 # Swap the buffers: the old checkpoint becomes ``previous``.
-                spare = self.previous if self.previous is not None else np.empty_like(self.theta)
+                spare = self.previous if self.previous is not None else net.ops.empty_like(self.theta)
                 self.previous, self.theta = self.theta, spare
             else:
                 self.previous = None
-            np.copyto(self.theta, net.theta)
+            net.ops.copy_into(self.theta, net.theta)
         self.optimizer_state = optimizer.snapshot(into=self.optimizer_state)
 
     def restore(self, net: Network, optimizer) -> None:
         """Go back to the start of the current epoch."""
-        np.copyto(net.theta, self.theta)
+        net.ops.copy_into(net.theta, self.theta)
         optimizer.restore(self.optimizer_state)
 
 
-def _start_parameters(start_theta) -> NDArray:
-    """The parameters at the start of the call: an array, or a function returning it."""
-    return start_theta() if callable(start_theta) else start_theta
-
-
-def _data_at_fault(net, data, failed, workspace, alpha, start_theta) -> bool:
-    """Whether the failing batch is non-finite already at the call's starting parameters.
-
-    Then the data (e.g. a feature at 1e300), not the optimizer, is at fault.
-    """
-    if failed is None:
-        return False  # the cost stayed finite; the parameters overflowed
-    theta = net.theta.copy()
-    np.copyto(net.theta, _start_parameters(start_theta))
-    J = _batch_cost(net, data, failed, workspace, alpha)
-    np.copyto(net.theta, theta)
-    return not np.isfinite(J)
-
-
+# --------------------------------------------------------------------------
+# After a divergence.
+# --------------------------------------------------------------------------
 def _batch_cost(net: Network, data: TrainingData, idx, workspace: Workspace, alpha: float):
     """The cost ``J`` of the batch ``idx`` at the current parameters (no gradient)."""
     A0, Y, s = data.batch(idx, workspace)
@@ -378,12 +472,26 @@ def _batch_cost(net: Network, data: TrainingData, idx, workspace: Workspace, alp
 def _finite_on(net: Network, data: TrainingData, workspace: Workspace, alpha: float) -> bool:
     """Whether the cost of every batch of the training data is finite."""
     return all(
-        np.isfinite(_batch_cost(net, data, idx, workspace, alpha))
+        math.isfinite(_batch_cost(net, data, idx, workspace, alpha))
         for idx in iter_batches(data.m, workspace.max_m)
     )
 
 
-def _fall_back(net, optimizer, state, data, workspace, config, checkpoint, start_theta) -> None:
+def _data_at_fault(net, data, failed, workspace, alpha, origin: Origin) -> bool:
+    """Whether the failing batch is non-finite already at the call's starting parameters.
+
+    Then the data (e.g. a feature at 1e300), not the optimizer, is at fault.
+    """
+    if failed is None:
+        return False  # the cost stayed finite; the parameters overflowed
+    theta = net.ops.copy(net.theta)
+    net.ops.copy_into(net.theta, origin.theta(net))
+    J = _batch_cost(net, data, failed, workspace, alpha)
+    net.ops.copy_into(net.theta, theta)
+    return not math.isfinite(J)
+
+
+def _fall_back(net, optimizer, state, data, workspace, alpha, checkpoint, origin) -> None:
     """After a divergence, go back to the latest parameters finite on the training data.
 
     The candidates are the parameters at the start of the failing epoch, of
@@ -394,14 +502,14 @@ def _fall_back(net, optimizer, state, data, workspace, config, checkpoint, start
     state at the start of the failing epoch, where its moments are finite.
     """
     checkpoint.restore(net, optimizer)
-    if _finite_on(net, data, workspace, config.alpha):
+    if _finite_on(net, data, workspace, alpha):
         return
     if checkpoint.previous is not None:
-        np.copyto(net.theta, checkpoint.previous)
-        if _finite_on(net, data, workspace, config.alpha):
+        net.ops.copy_into(net.theta, checkpoint.previous)
+        if _finite_on(net, data, workspace, alpha):
             _drop_last_epoch(state, data.m)
             return
-    np.copyto(net.theta, _start_parameters(start_theta))
+    net.ops.copy_into(net.theta, origin.theta(net))
     while state.n_iter > 0:
         _drop_last_epoch(state, data.m)
 
@@ -419,114 +527,224 @@ def _drop_last_epoch(state: TrainingState, m: int) -> None:
     state.loss = state.loss_curve[-1] if state.loss_curve else None
 
 
-def _stopping_message(config: StochasticConfig) -> str:
-    what = "Validation score" if config.early_stopping else "Training loss"
+def _stopping_message(settings: Settings) -> str:
+    what = "Validation score" if settings.early_stopping else "Training loss"
     return "%s did not improve more than tol=%f for %d consecutive epochs." % (
         what,
-        config.tol,
-        config.n_iter_no_change,
+        settings.tol,
+        settings.n_iter_no_change,
     )
 
 
-def train_stochastic(
-    net: Network,
-    optimizer,
+# --------------------------------------------------------------------------
+# The driver and its two solvers.
+# --------------------------------------------------------------------------
+class _Run:
+    """One call of :func:`train`: what both solvers share (the record, validation, callbacks)."""
+
+    def __init__(self, model, data, settings, origin, validate, on_epoch_end) -> None:
+        self.model, self.data, self.settings = model, data, settings
+        self.net, self.state = model.network, model.state
+        self.origin = origin
+        self._validate, self._on_epoch_end = validate, on_epoch_end
+
+    def validate(self) -> tuple:
+        """``(val_loss, val_score)`` of the current parameters, or ``(None, None)``."""
+        return self._validate(self.net) if self._validate is not None else (None, None)
+
+    def record(self, loss, learning_rate, seconds, validation) -> dict:
+        """Append the epoch that just ended to the curves; return its record."""
+        record = epoch_record(self.state, loss, *validation, learning_rate, seconds)
+        record_epoch(self.state, record, self.settings, self.net)
+        return record
+
+    def notify(self, record) -> bool:
+        """Call the callbacks; True when one asks to stop."""
+        return self._on_epoch_end is not None and bool(self._on_epoch_end(record))
+
+
+@dataclass
+class Stochastic:
+    """The mini-batch solvers (sgd, adam, rmsprop, adamw): a step per batch, epochs until a rule.
+
+    Attributes
+    ----------
+    batch_size : int
+    rng : numpy.random.RandomState
+        For the shuffles and the dropout masks.
+    shuffle : bool
+    dropout : list of float or None
+        The drop probability ``p[l]`` of each layer.
+    one_epoch : bool
+        partial_fit: one epoch, and no ``max_iter`` to report.
+    """
+
+    batch_size: int
+    rng: np.random.RandomState
+    shuffle: bool = True
+    dropout: list | None = None
+    one_epoch: bool = False
+
+    def run(self, run: _Run) -> tuple[str, str | None]:
+        """Epochs until a stopping rule; ``(reason, None)``."""
+        net, data, settings = run.net, run.data, run.settings
+        batch_size = min(self.batch_size, data.m)
+        workspace = Workspace.for_network(net, batch_size)
+        if run.origin is None:
+            run.origin = Origin.kept(net.ops.copy(net.theta))
+        self._checkpoint, self._in_epoch = Checkpoint(), False
+        order = net.ops.arange(data.m) if self.shuffle else None
+        for epoch in range(1 if self.one_epoch else settings.max_iter):
+            # The last checkpoint is kept too unless the current parameters
+            # provably cannot overflow on the training data.
+            risky = epoch > 0 and not overflow_free(net, *data.magnitudes(), settings.alpha)
+            self._checkpoint.save(net, run.model.optimizer, keep_previous=risky)
+            self._in_epoch = True
+            if self.shuffle:
+                order = shuffled(order, self.rng)
+            reason = self._epoch(run, iter_batches(data.m, batch_size, order), workspace)
+            if reason is not None:
+                return reason, None
+        return (CONTINUE if self.one_epoch else MAX_ITER), None
+
+    def _epoch(self, run: _Run, batches, workspace) -> str | None:
+        """One epoch, recorded; the reason to stop after it, or None."""
+        net, optimizer, state, settings = run.net, run.model.optimizer, run.state, run.settings
+        start = time.perf_counter()
+        # Overflow shows in the cost and is handled here; numpy's warnings
+        # would only add noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, _, failed = run_epoch(
+                net, optimizer, run.data, batches, workspace, settings.alpha, self.dropout,
+                self.rng,
+            )
+            if not (math.isfinite(loss) and net.ops.all_finite(net.theta)):
+                return self._diverged(run, failed, workspace)
+            validation = run.validate()
+        state.t += run.data.m
+        record = run.record(
+            loss, optimizer.learning_rate, time.perf_counter() - start, validation
+        )
+        self._in_epoch = False
+        optimizer.end_epoch(state.t)
+        if run.notify(record):
+            return STOPPED
+        if state.no_improvement_count > settings.n_iter_no_change:
+            if optimizer.on_plateau(_stopping_message(settings), settings.verbose):
+                return CONVERGED
+            state.no_improvement_count = 0
+        return None
+
+    def _diverged(self, run: _Run, failed, workspace) -> str:
+        net, alpha = run.net, run.settings.alpha
+        if _data_at_fault(net, run.data, failed, workspace, alpha, run.origin):
+            net.ops.copy_into(net.theta, run.origin.theta(net))
+            return NON_FINITE_INPUT
+        _fall_back(
+            net, run.model.optimizer, run.state, run.data, workspace, alpha,
+            self._checkpoint, run.origin,
+        )
+        return DIVERGED
+
+    def rewind(self, run: _Run) -> None:
+        """After an interrupt: back to the last recorded epoch (parameters and optimizer)."""
+        if getattr(self, "_in_epoch", False):
+            self._checkpoint.restore(run.net, run.model.optimizer)
+
+
+@dataclass
+class Lbfgs:
+    """Full-batch L-BFGS-B (scipy) on the engine's cost; one record per iteration.
+
+    Attributes
+    ----------
+    max_fun : int
+        Cost evaluations at most.
+    """
+
+    max_fun: int = 15000
+
+    def run(self, run: _Run) -> tuple[str, str | None]:
+        """Minimise until scipy stops; ``(reason, scipy's message)``."""
+        net, data, settings, state = run.net, run.data, run.settings, run.state
+        self._recorded = net.ops.copy(net.theta)  # the parameters of the last record
+        stopped, last_time = False, time.perf_counter()
+
+        def on_iteration(loss: float) -> bool:
+            nonlocal stopped, last_time
+            validation = run.validate()
+            now = time.perf_counter()
+            record = run.record(loss, None, now - last_time, validation)
+            last_time = now
+            net.ops.copy_into(self._recorded, net.theta)
+            stopped = run.notify(record)
+            return stopped
+
+        result = fit_lbfgs(
+            net, data.A0, data.Y, data.sample_weight, settings.alpha, settings.max_iter,
+            self.max_fun, settings.tol, on_iteration,
+        )
+        if not (math.isfinite(result.loss) and net.ops.all_finite(net.theta)):
+            return NON_FINITE_INPUT, None
+        # scipy's final point may be a line-search point (after max_fun): its
+        # cost, not the last iteration's, is the fit's loss.
+        state.loss = result.loss
+        state.n_iter = result.n_iter
+        state.best_loss = min(state.loss_curve, default=result.loss)
+        if stopped:
+            return STOPPED, None
+        return (CONVERGED if result.converged else NOT_CONVERGED), result.message
+
+    def rewind(self, run: _Run) -> None:
+        """After an interrupt: back to the last recorded iteration."""
+        if getattr(self, "_recorded", None) is not None:
+            run.net.set_theta(self._recorded)
+
+
+def train(
+    model: Model,
     data: TrainingData,
-    config: StochasticConfig,
-    state: TrainingState,
-    rng: np.random.RandomState,
+    solver: Stochastic | Lbfgs,
+    settings: Settings,
+    origin: Origin | None = None,
     validate: Callable[[Network], tuple[float, float]] | None = None,
     on_epoch_end: Callable[[dict], bool] | None = None,
-    start_theta: NDArray | Callable[[], NDArray] | None = None,
-) -> str:
-    """Train ``net`` in place with mini-batches until a stopping rule.
+) -> Outcome:
+    """Train ``model`` on ``data`` with ``solver`` until a stopping rule; return the outcome.
 
     Parameters
     ----------
-    net : Network
-    optimizer : SGD or Adam
+    model : Model
+        Trained in place and returned in the outcome: pass new objects or
+        copies (the estimators train a copy of their fitted model). The
+        network's ``ops`` (:mod:`scratchmlp._arrays`) does the array work.
     data : TrainingData
-    config : StochasticConfig
-    state : TrainingState
-        Updated in place after each completed epoch.
-    rng : numpy.random.RandomState
-        For the shuffles and the dropout masks.
+    solver : Stochastic or Lbfgs
+    settings : Settings
+    origin : Origin, optional
+        The starting parameters, to fall back to after a divergence; a copy
+        of ``model.network.theta`` is taken when None.
     validate : callable ``net -> (val_loss, val_score)``, optional
         Evaluates the validation set after each epoch; required with early
         stopping.
     on_epoch_end : callable ``record -> bool``, optional
         Called with each epoch's history record; True stops training.
-    start_theta : ndarray of shape (n_params,) or callable, optional
-        The parameters at the start of the call, or a function that returns
-        them, for the caller that keeps them anyway (the estimators train a
-        copy of the previous network, or can draw the initial weights again):
-        training then holds one copy of the parameters fewer. A copy of
-        ``net.theta`` is taken when None.
 
     Returns
     -------
-    outcome : str
-        One of ``"continue"`` (an incremental epoch), ``"converged"``,
-        ``"stopped"`` (by ``on_epoch_end``),
-        ``"max_iter"``, ``"diverged"`` (the cost or the parameters became
-        non-finite; ``net`` holds the last finite ones) or
-        ``"non_finite_input"`` (non-finite before any step: the data is at
-        fault; ``net`` is unchanged).
-
-    Raises
-    ------
-    KeyboardInterrupt
-        Propagated, after restoring the parameters of the last completed
-        epoch (``state`` only ever records completed epochs).
+    outcome : Outcome
+        With early stopping, the network holds the best epoch's parameters.
+        On ``KeyboardInterrupt`` (the one place it is handled) the model is
+        that of the last recorded epoch, bit for bit as if training had
+        stopped there, and ``outcome.interrupt`` holds the interrupt.
     """
-    batch_size = min(config.batch_size, data.m)
-    workspace = Workspace.for_network(net, batch_size)
-    if start_theta is None:
-        start_theta = net.theta.copy()
-    checkpoint = Checkpoint()
-    max_epochs = 1 if config.incremental else config.max_iter
-    order = np.arange(data.m) if config.shuffle else None
-    for epoch in range(max_epochs):
-        start = time.perf_counter()
-        # The last checkpoint is kept too unless the current parameters
-        # provably cannot overflow on the training data.
-        risky = epoch > 0 and not overflow_free(net, *data.magnitudes(), config.alpha)
-        checkpoint.save(net, optimizer, keep_previous=risky)
-        if config.shuffle:
-            order = shuffled(order, rng)
-        batches = iter_batches(data.m, batch_size, order)
-        try:
-            # Overflow shows in the cost and is handled below; numpy's
-            # warnings would only add noise.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, steps, failed = run_epoch(
-                    net, optimizer, data, batches, workspace, config.alpha, config.dropout, rng
-                )
-                if not (np.isfinite(loss) and np.isfinite(net.theta).all()):
-                    if _data_at_fault(net, data, failed, workspace, config.alpha, start_theta):
-                        np.copyto(net.theta, _start_parameters(start_theta))
-                        return NON_FINITE_INPUT
-                    _fall_back(
-                        net, optimizer, state, data, workspace, config, checkpoint, start_theta
-                    )
-                    return DIVERGED
-                val_loss, val_score = validate(net) if validate is not None else (None, None)
-        except KeyboardInterrupt:
-            # Back to the last recorded epoch: parameters and optimizer state.
-            checkpoint.restore(net, optimizer)
-            raise
-        state.t += data.m
-        record = epoch_record(
-            state, loss, val_loss, val_score, optimizer.learning_rate,
-            time.perf_counter() - start,
-        )
-        record_epoch(state, record, config, net)
-        optimizer.end_epoch(state.t)
-        if on_epoch_end is not None and on_epoch_end(record):
-            return STOPPED
-        if state.no_improvement_count > config.n_iter_no_change:
-            if optimizer.on_plateau(_stopping_message(config), config.verbose):
-                return CONVERGED
-            state.no_improvement_count = 0
-    return CONTINUE if config.incremental else MAX_ITER
-
+    run = _Run(model, data, settings, origin, validate, on_epoch_end)
+    try:
+        reason, message = solver.run(run)
+    except KeyboardInterrupt as interrupt:
+        solver.rewind(run)
+        return Outcome(model, INTERRUPTED, interrupt=interrupt)
+    best = model.state.best_theta
+    if settings.early_stopping and best is not None and reason != NON_FINITE_INPUT:
+        model.network.set_theta(best)
+    return Outcome(model, reason, message)
