@@ -144,10 +144,12 @@ t_ : int
 
 coefs_ : list of ndarray of shape (n[i], n[i+1])
     scikit-learn's layout of the weights: ``coefs_[i]`` is a view of
-    ``weights_[i + 1].T``.
+    ``weights_[i + 1].T``. Setting ``coefs_[i] = W`` (or editing it in
+    place) changes the network; another shape raises ValueError.
 
 intercepts_ : list of ndarray of shape (n[i+1],)
-    scikit-learn's layout of the biases: views of ``biases_``.
+    scikit-learn's layout of the biases: views of ``biases_``, writable
+    like ``coefs_``.
 
 weights_ : list of ndarray of shape (n[l], n[l-1])
     The engine's ``W[l]``, indexed by the layer number (``weights_[0]`` is

@@ -10,8 +10,8 @@ m, L, n[l]                  ``m, L, n[l]``      int               ``n = layer_si
 A[0] = X                    ``A[0]``            (n[0], m)         one column per sample
 W[l], b[l]                  ``W[l], b[l]``      (n[l], n[l-1]),   ``W[0] = b[0] = None``
                                                 (n[l], 1)
-Z[l] = W[l] A[l-1] + b[l]   ``Z[l]``            (n[l], m)         always pre-activation
-A[l] = g[l](Z[l])           ``A[l]``            (n[l], m)         always post-activation
+Z[l] = W[l] A[l-1] + b[l]   ``Z[l]``            (n[l], m)         pre-activation (see below)
+A[l] = g[l](Z[l])           ``A[l]``            (n[l], m)         post-activation
 dZ[l], dA[l-1], dW[l], db   ``dZ[l]`` ...       like the primal   ``d`` = derivative of J
 s (sample weights)          ``sample_weight``   (m,)              ``S = sum(s)``
 Y                           ``Y``               (n[L], m)         one-hot / indicator / real
@@ -21,6 +21,13 @@ lambda                      ``alpha``           float             L2 strength
 The list index is the layer number ``l`` in every list here: ``Z[0]`` is
 unused, ``A[0]`` is the input, ``W[1]`` maps the input to the first hidden
 layer, ``W[L]`` the last hidden layer to the output.
+
+``Z[l]`` holds the pre-activation while layer ``l`` is computed. Where a
+hidden layer's derivative needs only its output (relu, tanh, logistic, ...),
+training (:meth:`Workspace.for_network`) and prediction
+(:meth:`Cache.for_inference`) give ``Z[l]`` and ``A[l]`` one buffer: ``g[l]``
+then overwrites ``Z[l]`` with ``A[l]``, and after the forward pass both names
+hold the post-activation. The output's ``Z[L]`` (the logits) is always kept.
 
 The cost of a weighted sample is scikit-learn's
 
@@ -491,14 +498,14 @@ def dense_backward(
     else:
         np.matmul(dZ, A_prev.T, out=dW)
     if l2:
-        _axpy(l2, W, dW)
+        _add_scaled(l2, W, dW)
     dZ.sum(axis=1, keepdims=True, out=db)
     if dA_prev is not None:
         np.matmul(W.T, dZ, out=dA_prev)
     return dA_prev
 
 
-def _axpy(a: float, x: NDArray, y: NDArray) -> None:
+def _add_scaled(a: float, x: NDArray, y: NDArray) -> None:
     """``y += a * x`` in one pass, without a temporary (BLAS axpy on contiguous arrays)."""
     if x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype:
         # ravel() of a contiguous array is a view: BLAS updates y in place.
