@@ -17,7 +17,11 @@ from numpy.typing import NDArray
 
 from ._network import Network, Workspace, cost_and_gradient
 
-__all__ = ["LbfgsResult", "fit_lbfgs"]
+__all__ = ["CORRECTIONS", "LbfgsResult", "fit_lbfgs"]
+
+#: The correction pairs L-BFGS-B keeps (scipy's ``maxcor``, its default): its
+#: history is ``2 * CORRECTIONS * n_params`` float64.
+CORRECTIONS = 10
 
 
 @dataclass
@@ -125,7 +129,7 @@ def fit_lbfgs(
             method="L-BFGS-B",
             jac=True,
             callback=callback,
-            options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+            options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol, "maxcor": CORRECTIONS},
         )
     if not stopped:
         net.set_theta(result.x)
