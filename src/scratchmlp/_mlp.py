@@ -227,9 +227,13 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from scratchmlp import ScratchMLPClassifier
     >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)  # unscaled, 200 iterations do not converge
     >>> clf = ScratchMLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+    >>> clf.n_iter_ < clf.max_iter  # converged: no ConvergenceWarning
+    True
     >>> clf.predict_proba(X[:1]).shape
     (1, 3)
     >>> round(clf.score(X, y), 2) >= 0.95
