@@ -13,14 +13,14 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 import scratchmlp
+from datasets import TRUST
+
 from scratchmlp import DivergenceWarning, ScratchMLPClassifier, ScratchMLPRegressor
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-RNG = np.random.RandomState(0)
-X = RNG.randn(40, 4)
+X, Y_REG = TRUST.X, TRUST.y_reg
 Y_CLF = np.digitize(X[:, 0] - X[:, 1], [-0.5, 0.5])  # classes 0, 1, 2
-Y_REG = X[:, 0] - 2 * X[:, 1] + 0.1 * RNG.randn(40)
 
 ESTIMATORS = {
     "classifier": (ScratchMLPClassifier, Y_CLF),

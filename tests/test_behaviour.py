@@ -12,17 +12,15 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
+from datasets import SMALL
+
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 from scratchmlp.engine import Network, initialize
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-RNG = np.random.RandomState(0)
-X = RNG.randn(60, 4)
-Y_BIN = (X[:, 0] + X[:, 1] > 0).astype(int)
-Y_3 = np.digitize(X[:, 0] - X[:, 2], [-0.6, 0.6])  # 3 classes
-Y_ML = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] + X[:, 3] > 0]).astype(int)
-Y_REG = X[:, 0] - 2 * X[:, 1] + 0.5 * X[:, 2] * X[:, 3] + 0.1 * RNG.randn(60)
+X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
+Y_REG = SMALL.y_reg
 Y_REG2 = np.column_stack([Y_REG, X[:, 3] ** 2])
 
 
