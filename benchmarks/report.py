@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+
 def cpu_info():
     model, flags = "unknown", set()
     try:
@@ -98,7 +99,8 @@ def print_header(info):
     print("=" * 100)
     print("scratchmlp vs scikit-learn MLP benchmark")
     print("=" * 100)
-    print(f"CPU      : {c['model']}  | logical CPUs {c['logical_cpus']}, usable {c['usable_cpus']}, "
+    print(f"CPU      : {c['model']}  | logical CPUs {c['logical_cpus']}, "
+          f"usable {c['usable_cpus']}, "
           f"physical cores {c['physical_cores']}  | SIMD {','.join(c['simd']) or '-'}")
     print(f"platform : {platform.platform()}")
     v = info["versions"]
@@ -134,7 +136,8 @@ def print_memory(label, mem):
           f"{s['tracemalloc_peak'] / MB:8.1f} MB   ratio ours/sklearn {ratio:.2f}"
           + (f"   (output itself {o['out_bytes'] / MB:.1f} MB)" if o["out_bytes"] else ""))
     print(f"    peak-RSS growth:  ours {o['rss_delta'] / MB:8.1f} MB   sklearn "
-          f"{s['rss_delta'] / MB:8.1f} MB   ratio ours/sklearn {rss_ratio:.2f}   ({o['rss_method']})")
+          f"{s['rss_delta'] / MB:8.1f} MB   ratio ours/sklearn {rss_ratio:.2f}   "
+          f"({o['rss_method']})")
     mem["ratio_tracemalloc"] = ratio
     mem["ratio_rss"] = rss_ratio
 
@@ -165,8 +168,9 @@ def print_summary(results, threads):
             lo = f"{loss['ours']:.5g}" if loss else ""
             ls = f"{loss['sklearn']:.5g}" if loss else ""
             cpu = f"{t['cpu_ratio']:.3f}" if "cpu_ratio" in t else ""
-            print(f"{r['name']:<9} {k:>7} {t['ours']['median']:>9.3f} {t['sklearn']['median']:>10.3f} "
-                  f"{t['ratio']:>7.3f} {cpu:>9} {t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
+            print(f"{r['name']:<9} {k:>7} {t['ours']['median']:>9.3f} "
+                  f"{t['sklearn']['median']:>10.3f} {t['ratio']:>7.3f} {cpu:>9} "
+                  f"{t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
                   f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10}")
     mems = [(f"{r['name']} {key.split('_')[1]}", r[key]) for r in results
             for key in ("memory_fit", "memory_predict") if key in r]
@@ -220,7 +224,8 @@ def chart(results, path) -> None:
     fig, ax = plt.subplots(figsize=(10, 4))
     x = range(len(data))
     ax.bar([i - 0.2 for i in x], [r["ours_over_gemm"] for _, r in data], 0.4, label="scratchmlp")
-    ax.bar([i + 0.2 for i in x], [r["sklearn_over_gemm"] for _, r in data], 0.4, label="scikit-learn")
+    theirs = [r["sklearn_over_gemm"] for _, r in data]
+    ax.bar([i + 0.2 for i in x], theirs, 0.4, label="scikit-learn")
     ax.axhline(1.0, color="k", linewidth=0.8)
     ax.set_xticks(list(x), [label for label, _ in data], fontsize=8)
     ax.set_ylabel("time / GEMM-only bound (lower is better)")

@@ -26,6 +26,7 @@ from workloads import (
     workload_data,
 )
 
+
 def stats(ts):
     return dict(median=statistics.median(ts), min=min(ts), max=max(ts), all=list(ts))
 
@@ -211,7 +212,8 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
         print(f"    GEMM     {fmt_t(sg)}   ({gemm_flops / 1e9:.1f} GFLOP, "
               f"{gemm_flops / 1e9 / sg['median']:.1f} GFLOP/s)")
         print(f"    ratio ours/sklearn {ratio:.3f}   ours/GEMM {r['ours_over_gemm']:.2f}   "
-              f"sklearn/GEMM {r['sklearn_over_gemm']:.2f}   (ratio of mins {ratio_min:.3f})   n_iter_ {same_iter}   "
+              f"sklearn/GEMM {r['sklearn_over_gemm']:.2f}   (ratio of mins {ratio_min:.3f})   "
+              f"n_iter_ {same_iter}   "
               f"loss rel. diff {rel:.2%}")
         print(f"    CPU time (process, median): ours {np.median(c_o):.3f} s, sklearn "
               f"{np.median(c_s):.3f} s, ratio {cpu_ratio:.3f}")

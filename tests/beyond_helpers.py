@@ -9,9 +9,7 @@ import pytest
 from scipy.special import erf, expit
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
-
-
-from datasets import SMALL
+from testdata import SMALL
 
 X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg

@@ -8,11 +8,11 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-# The shared data sets and helpers (datasets.py, trust_helpers.py, ...) are
+# The shared data sets and helpers (testdata.py, trust_helpers.py, ...) are
 # modules of this folder; with --import-mode=importlib it is not on the path.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from datasets import SMALL, TRUST  # noqa: E402
+from testdata import SMALL, TRUST  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
+from testdata import TRUST
 
 import scratchmlp
-from datasets import TRUST
-
 from scratchmlp import DivergenceWarning, ScratchMLPClassifier, ScratchMLPRegressor
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -331,7 +330,7 @@ def test_fitted_attributes_before_fit(kind):
     for name in ["coefs_", "intercepts_", "weights_", "n_layers_", "loss_", "n_iter_", "t_"]:
         assert not hasattr(est, name), name
     with pytest.raises(AttributeError, match="not fitted yet"):
-        est.coefs_
+        _ = est.coefs_
 
 
 # ---------------------------------------------------------------------------

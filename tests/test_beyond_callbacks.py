@@ -8,19 +8,17 @@ import warnings
 
 import numpy as np
 import pytest
+from beyond_helpers import (
+    _params,
+    quiet,
+)
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
+from testdata import SMALL
 
 from scratchmlp import ScratchMLPClassifier
 from scratchmlp.callbacks import EarlyStopping, ProgressBar
-
-from beyond_helpers import (
-    quiet,
-    _params,
-)
-
-from datasets import SMALL
 
 X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg

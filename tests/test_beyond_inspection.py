@@ -4,18 +4,16 @@
 
 import numpy as np
 import pytest
+from beyond_helpers import (
+    _manual_hidden,
+    _params,
+    quiet,
+)
+from testdata import SMALL
 
 import scratchmlp
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor, check_gradients
 from scratchmlp._activations import ACTIVATIONS, Activation
-
-from beyond_helpers import (
-    quiet,
-    _params,
-    _manual_hidden,
-)
-
-from datasets import SMALL
 
 X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg

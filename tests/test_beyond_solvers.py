@@ -5,19 +5,17 @@ import warnings
 
 import numpy as np
 import pytest
+from beyond_helpers import (
+    _assert_same_model,
+    _digits,
+    _params,
+    quiet,
+)
 from sklearn.exceptions import ConvergenceWarning
+from testdata import SMALL
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 from scratchmlp.engine import cost_and_gradient
-
-from beyond_helpers import (
-    quiet,
-    _digits,
-    _params,
-    _assert_same_model,
-)
-
-from datasets import SMALL
 
 X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg

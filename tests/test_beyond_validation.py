@@ -4,17 +4,15 @@
 
 import numpy as np
 import pytest
+from beyond_helpers import (
+    _assert_same_model,
+    _params,
+    quiet,
+)
 from sklearn.metrics import f1_score, log_loss, make_scorer, mean_absolute_error
+from testdata import SMALL
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
-
-from beyond_helpers import (
-    quiet,
-    _params,
-    _assert_same_model,
-)
-
-from datasets import SMALL
 
 X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg

@@ -6,25 +6,23 @@ docs/beyond.md).
 
 import numpy as np
 import pytest
+from beyond_helpers import (
+    _assert_same_model,
+    _differ,
+    _initial,
+    _manual_hidden,
+    _params,
+    quiet,
+)
 from sklearn.base import clone
 from sklearn.metrics import log_loss, recall_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.class_weight import compute_sample_weight
+from testdata import SMALL
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 from scratchmlp._network import dropout_masks
-
-from beyond_helpers import (
-    quiet,
-    _params,
-    _assert_same_model,
-    _differ,
-    _initial,
-    _manual_hidden,
-)
-
-from datasets import SMALL
 
 X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg

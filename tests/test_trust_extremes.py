@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
-
-from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
-
+from testdata import TRUST
 from trust_helpers import (
     ACTIVATION_NAMES,
     SOLVERS,
@@ -23,7 +21,7 @@ from trust_helpers import (
     _weights,
 )
 
-from datasets import TRUST
+from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 
 X_STD, Y_BIN, Y_3, Y_REG = TRUST.X, TRUST.y_binary, TRUST.y_3, TRUST.y_reg
 
@@ -87,7 +85,8 @@ def test_huge_finite_input_saturates(model_dtype, input_dtype, scale, target):
     big = 1e300 if scale == "1e300" else np.finfo(input_dtype).max
     X_big = _extreme_rows(big, X_STD.shape[1], input_dtype)
     failures = []
-    for (hidden, activation), est in zip(EXTREME_MODELS, _fitted_extreme_models(model_dtype, target)):
+    fitted = _fitted_extreme_models(model_dtype, target)
+    for (hidden, activation), est in zip(EXTREME_MODELS, fitted):
         name = f"hidden={hidden} activation={activation}"
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")

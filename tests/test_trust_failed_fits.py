@@ -11,20 +11,17 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
-
-
+from testdata import TRUST
 from trust_helpers import (
-    _quiet_fit,
-    _weights,
+    Y_INT,
+    InterruptAt,
     _assert_bitwise,
     _assert_weights_bitwise,
-    _outputs,
-    InterruptAt,
-    Y_INT,
     _interrupt_estimator,
+    _outputs,
+    _quiet_fit,
+    _weights,
 )
-
-from datasets import TRUST
 
 X_STD, Y_BIN, Y_3, Y_REG = TRUST.X, TRUST.y_binary, TRUST.y_3, TRUST.y_reg
 

@@ -13,22 +13,19 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.utils.validation import check_is_fitted
-
-
+from testdata import TRUST
 from trust_helpers import (
     SOLVERS,
     STOCHASTIC,
+    X_INT,
+    Y_INT,
+    InterruptAt,
+    _assert_weights_bitwise,
+    _interrupt_estimator,
+    _outputs,
     _quiet_fit,
     _weights,
-    _assert_weights_bitwise,
-    _outputs,
-    InterruptAt,
-    Y_INT,
-    X_INT,
-    _interrupt_estimator,
 )
-
-from datasets import TRUST
 
 X_STD, Y_BIN, Y_3, Y_REG = TRUST.X, TRUST.y_binary, TRUST.y_3, TRUST.y_reg
 

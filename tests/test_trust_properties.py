@@ -16,18 +16,16 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
-
+from testdata import TRUST
 from trust_helpers import (
     ACTIVATION_NAMES,
     SOLVERS,
+    _assert_bitwise,
     _quiet_fit,
     _weights,
-    _assert_bitwise,
 )
 
-from datasets import TRUST
+from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 
 X_STD, Y_BIN, Y_3, Y_REG = TRUST.X, TRUST.y_binary, TRUST.y_3, TRUST.y_reg
 
@@ -207,7 +205,8 @@ def _check_finite_attributes(est):
 def _fit_case(est, case, X, y, sw):
     if case["solver"] != "lbfgs" and case["seed"] % 3 == 0:
         # Some examples go through partial_fit instead of fit.
-        kw = {"classes": np.unique(y)} if isinstance(est, ScratchMLPClassifier) and y.ndim == 1 else {}
+        labels = isinstance(est, ScratchMLPClassifier) and y.ndim == 1
+        kw = {"classes": np.unique(y)} if labels else {}
         _quiet_fit(est, X, y, sample_weight=sw, method="partial_fit", **kw)
         return _quiet_fit(est, X, y, sample_weight=sw, method="partial_fit")
     return _quiet_fit(est, X, y, sample_weight=sw)
@@ -262,7 +261,8 @@ def test_classifier_property(case, tmp_dir):
     else:
         assert pred.shape == (m,)
         assert pred.dtype == y.dtype
-        np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-4 if dtype == np.float32 else 1e-10)
+        rtol = 1e-4 if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=rtol)
         np.testing.assert_array_equal(pred, est.classes_[np.argmax(proba, axis=1)])
     # One row at a time gives the same numbers (up to the BLAS kernel's rounding).
     one = est.predict_proba(_one_row(X))

@@ -14,20 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from testdata import TRUST
 from threadpoolctl import threadpool_limits
-
-from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
-
 from trust_helpers import (
     SOLVERS,
-    _quiet_fit,
-    _weights,
     _assert_bitwise,
     _assert_weights_bitwise,
     _outputs,
+    _quiet_fit,
+    _weights,
 )
 
-from datasets import TRUST
+from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 
 X_STD, Y_BIN, Y_3, Y_REG = TRUST.X, TRUST.y_binary, TRUST.y_3, TRUST.y_reg
 
@@ -146,7 +144,9 @@ def test_concurrent_prediction_is_exact_and_read_only(kind, dtype):
         y = np.digitize(X[:, 0] - X[:, 1], [-0.6, 0.6])
         method = "predict_proba"
     else:
-        est = ScratchMLPRegressor(hidden_layer_sizes=(16, 8), solver="adam", max_iter=10, random_state=0)
+        est = ScratchMLPRegressor(
+            hidden_layer_sizes=(16, 8), solver="adam", max_iter=10, random_state=0
+        )
         y = X[:, 0] - 2 * X[:, 1]
         method = "predict"
     _quiet_fit(est, X, y)

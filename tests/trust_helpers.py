@@ -8,11 +8,10 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from testdata import TRUST
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 from scratchmlp._activations import ACTIVATIONS
-
-from datasets import TRUST
 
 X_STD, Y_BIN, Y_3, Y_REG = TRUST.X, TRUST.y_binary, TRUST.y_3, TRUST.y_reg
 

@@ -87,15 +87,6 @@ class DivergenceWarning(ConvergenceWarning):
     """
 
 
-class DivergenceWarning(ConvergenceWarning):
-    """Training diverged: the cost became non-finite and was stopped.
-
-    A subclass of :class:`~sklearn.exceptions.ConvergenceWarning`, so that a
-    grid search records it and moves on to the next candidate. The estimator
-    keeps the last finite parameters.
-    """
-
-
 class InconsistentVersionWarning(UserWarning):
     """A model pickled by another version of scratchmlp was loaded.
 

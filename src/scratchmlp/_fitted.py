@@ -51,7 +51,7 @@ class FittedModel:
     labels: object | None = None
 
     @classmethod
-    def from_pickled(cls, state: dict) -> "FittedModel | None":
+    def from_pickled(cls, state: dict) -> FittedModel | None:
         """The model of an estimator pickled by 0.1.0, from (and out of) its ``__dict__``.
 
         Those pickles kept the parts as separate attributes: ``_net``,

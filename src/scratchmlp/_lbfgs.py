@@ -8,8 +8,8 @@ vector goes back as float64, which is what L-BFGS-B works in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.optimize

@@ -30,8 +30,8 @@ Shapes: ``Z``, ``A``, ``Y`` are ``(n[L], m)``; per-sample losses are ``(m,)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -192,7 +192,7 @@ class Network:
         """The floating dtype of the parameters and of every computation."""
         return self.theta.dtype
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         """A network with the same structure and a copy of the parameters."""
         return Network(
             self.layer_sizes,
@@ -259,7 +259,7 @@ class Cache:
         return self.A[l - 1] if self.D[l - 1] is None else self.A_dropped[l - 1]
 
     @classmethod
-    def empty(cls, layer_sizes: Sequence[int], m: int, dtype) -> "Cache":
+    def empty(cls, layer_sizes: Sequence[int], m: int, dtype) -> Cache:
         """Newly allocated buffers for a batch of ``m`` samples."""
         n = layer_sizes
         Z = [None] + [np.empty((n[l], m), dtype=dtype) for l in range(1, len(n))]
@@ -267,7 +267,7 @@ class Cache:
         return cls(Z, A)
 
     @classmethod
-    def for_inference(cls, layer_sizes: Sequence[int], m: int, dtype) -> "Cache":
+    def for_inference(cls, layer_sizes: Sequence[int], m: int, dtype) -> Cache:
         """Buffers for prediction: half the memory, no backward pass possible.
 
         Each hidden ``A[l]`` is computed in place over ``Z[l]`` (the two names
@@ -373,7 +373,7 @@ class Workspace:
         self.grad = Gradient(n, dtype)
 
     @classmethod
-    def for_network(cls, net: "Network", max_m: int) -> "Workspace":
+    def for_network(cls, net: Network, max_m: int) -> Workspace:
         """The buffers for training ``net`` on batches of up to ``max_m`` samples.
 
         A hidden layer whose activation's derivative is a function of its
@@ -427,7 +427,7 @@ def _is_sparse(A) -> bool:
     return type(A) is not np.ndarray and sp.issparse(A)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def blas_axpy(dtype: np.dtype):
     """scipy's BLAS ``axpy`` (``y += a x`` in place) for ``dtype``, looked up once."""
     return get_blas_funcs("axpy", dtype=dtype)

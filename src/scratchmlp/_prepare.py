@@ -127,7 +127,7 @@ def dropout_rates(est, n_hidden: int) -> list | None:
 # --------------------------------------------------------------------------
 # Checking data against an encoding, without setting attributes.
 # --------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _stand_in_class(cls: type) -> type:
     # Named like the estimator, for scikit-learn's messages ("... required by
     # ScratchMLPClassifier").
@@ -287,7 +287,8 @@ def _state(est, fitted, stochastic: bool, validation: bool) -> TrainingState:
     if fitted is not None:
         state = fitted.state.copy()
     else:
-        state = TrainingState(early_stopping=stochastic and est.early_stopping, validation=validation)
+        early_stopping = stochastic and est.early_stopping
+        state = TrainingState(early_stopping=early_stopping, validation=validation)
     state.n_iter = 0
     return state
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -196,7 +196,7 @@ class TrainingState:
     t: int = 0
     best_theta: NDArray | None = None
 
-    def copy(self) -> "TrainingState":
+    def copy(self) -> TrainingState:
         """A copy to train on: new lists, shared records.
 
         The per-epoch records are never changed once appended, and
@@ -220,7 +220,7 @@ class TrainingState:
 
 @dataclass
 class Model:
-    """What training changes: the network, its curves and, for the stochastic solvers, the optimizer.
+    """What training changes: the network, its curves and (stochastic solvers) the optimizer.
 
     :func:`train` updates these objects in place and returns them in its
     :class:`Outcome`; the caller gives it new objects or copies of the ones
@@ -247,7 +247,7 @@ class Origin:
         self._draw = draw
 
     @classmethod
-    def kept(cls, theta: NDArray) -> "Origin":
+    def kept(cls, theta: NDArray) -> Origin:
         """Parameters that the caller keeps unchanged during training."""
         return cls(theta=theta)
 
@@ -447,7 +447,9 @@ class Checkpoint:
         else:
             if keep_previous:
                 # Swap the buffers: the old checkpoint becomes ``previous``.
-                spare = self.previous if self.previous is not None else net.ops.empty_like(self.theta)
+                spare = self.previous
+                if spare is None:
+                    spare = net.ops.empty_like(self.theta)
                 self.previous, self.theta = self.theta, spare
             else:
                 self.previous = None

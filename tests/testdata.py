@@ -1,6 +1,6 @@
 """The small data sets several test modules share (read-only arrays).
 
-Test modules import them (``from datasets import SMALL``; conftest.py puts
+Test modules import them (``from testdata import SMALL``; conftest.py puts
 this folder on the path) or take the fixtures of the same name in conftest.py
 (``small_data``, ``trust_data``). The arrays are read-only, so that no test
 can change what another sees.
