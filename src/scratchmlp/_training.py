@@ -586,6 +586,9 @@ class Stochastic:
     shuffle: bool = True
     dropout: list | None = None
     one_epoch: bool = False
+    # Where an interrupt goes back to: the checkpoint of the epoch in progress.
+    _checkpoint: Checkpoint | None = field(default=None, init=False, repr=False)
+    _in_epoch: bool = field(default=False, init=False, repr=False)
 
     def run(self, run: _Run) -> tuple[str, str | None]:
         """Epochs until a stopping rule; ``(reason, None)``."""
@@ -650,7 +653,7 @@ class Stochastic:
 
     def rewind(self, run: _Run) -> None:
         """After an interrupt: back to the last recorded epoch (parameters and optimizer)."""
-        if getattr(self, "_in_epoch", False):
+        if self._in_epoch:
             self._checkpoint.restore(run.net, run.model.optimizer)
 
 
@@ -665,6 +668,8 @@ class Lbfgs:
     """
 
     max_fun: int = 15000
+    # The parameters of the last recorded iteration, where an interrupt goes back to.
+    _recorded: NDArray | None = field(default=None, init=False, repr=False)
 
     def run(self, run: _Run) -> tuple[str, str | None]:
         """Minimise until scipy stops; ``(reason, scipy's message)``."""
@@ -699,7 +704,7 @@ class Lbfgs:
 
     def rewind(self, run: _Run) -> None:
         """After an interrupt: back to the last recorded iteration."""
-        if getattr(self, "_recorded", None) is not None:
+        if self._recorded is not None:
             run.net.set_theta(self._recorded)
 
 
