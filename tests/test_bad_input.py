@@ -399,9 +399,10 @@ def _check_diverged_model(est, Xd, record, cause="non-finite"):
 
 def test_divergence_warns():
     """With the project's filterwarnings=error::RuntimeWarning: only the DivergenceWarning."""
-    # Small batches: the cost overflows within epoch 2, before any epoch far
-    # above its start is complete (that case is tests/test_divergence.py's).
-    est, Xd, yd = _diverging_regressor(0.01, batch_size=5, momentum=0.0)
+    # Small batches: epoch 1 stays below 10 times its start and the cost
+    # overflows within epoch 2, before any epoch far above its start is
+    # complete (those are tests/test_divergence.py's).
+    est, Xd, yd = _diverging_regressor(0.004, batch_size=5)
     with pytest.warns(DivergenceWarning, match=r"Training diverged in epoch \d+") as record:
         est.fit(Xd, yd)
     _check_diverged_model(est, Xd, record)
@@ -411,7 +412,7 @@ def test_divergence_warns():
 @pytest.mark.parametrize(
     "learning_rate_init, params, cause",
     [
-        (0.01, {"batch_size": 5, "momentum": 0.0}, "non-finite"),
+        (0.004, {"batch_size": 5}, "non-finite"),
         # Full batches: the loss explodes but stays finite for an epoch, and
         # the practical rule stops it there.
         (10.0, {}, "far above"),

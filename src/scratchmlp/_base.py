@@ -89,8 +89,8 @@ class DivergenceWarning(ConvergenceWarning):
     * the cost stayed finite but rose far above its start and did not come
       back: with :math:`R` the larger of the cost before the network's first
       step and the cost of all-zero logits (:math:`\\log K` for ``K``
-      classes), 3 consecutive epochs above :math:`100 R`, one epoch above
-      :math:`10^4 R`, or a fit that ends above :math:`100 R`. The estimator
+      classes), 3 consecutive epochs above :math:`10 R`, one epoch above
+      :math:`10^6 R`, or a fit that ends above :math:`10 R`. The estimator
       goes back to where that run of epochs began: the parameters, the
       optimizer's state, ``loss_curve_``, ``history_``, ``n_iter_`` and
       ``t_`` at the start of its first epoch (for ``partial_fit``, the
