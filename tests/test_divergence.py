@@ -54,7 +54,7 @@ def _only_divergence(record):
 def test_exploding_sgd_warns_and_keeps_the_initial_weights():
     # Before the rule: 30 epochs at losses of 1e8 to 1e21, weights of 4e6,
     # and only "Maximum iterations (30) reached".
-    params = dict(solver="sgd", learning_rate_init=1e4, max_iter=30, random_state=0)
+    params = {"solver": "sgd", "learning_rate_init": 1e4, "max_iter": 30, "random_state": 0}
     clf = ScratchMLPClassifier(**params)
     with pytest.warns(DivergenceWarning) as record:
         clf.fit(X_DIGITS, Y_DIGITS)
@@ -126,7 +126,7 @@ def test_warm_start_goes_back_to_the_previous_fit():
 def test_partial_fit_counts_far_epochs_across_calls():
     # At learning_rate_init=10 the loss runs at 37 to 240 times its start,
     # far above but finite: the third far epoch trips the rule, in the third call.
-    params = dict(solver="sgd", learning_rate_init=10.0, random_state=0)
+    params = {"solver": "sgd", "learning_rate_init": 10.0, "random_state": 0}
     clf = ScratchMLPClassifier(**params)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DivergenceWarning)
