@@ -171,6 +171,28 @@ def test_a_spike_that_comes_back_is_not_a_divergence():
     assert short.n_iter_ == 0 and short.loss_curve_ == []
 
 
+def test_a_late_blow_up_is_a_divergence_not_an_oscillation():
+    # Features at 1e3 scale and heavy momentum, one step per epoch: the loss
+    # falls to 1.4e-2 times its start by epoch 31, then grows tenfold per
+    # epoch from epoch 39 and the stopping rule fires at epoch 42, 147 times
+    # above the start (with n_iter_no_change=8 it stops at epoch 40, 1.2 times
+    # above: tests/test_trust.py's "oscillates" case).
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 5) * 1e3
+    y = X @ rng.randn(5)
+    reg = ScratchMLPRegressor(
+        hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=1e-7, momentum=0.99,
+        max_iter=300, random_state=0,
+    )
+    with pytest.warns(DivergenceWarning, match="Training diverged in epoch 41") as record:
+        reg.fit(X, y)
+    # Epoch 41 started from parameters already 14 times above (one step per
+    # epoch: its loss is their cost), so the fit goes back to its start.
+    assert "keeps its initial parameters" in _only_divergence(record)
+    loss = 0.5 * np.mean((reg.predict(X) - y) ** 2)
+    assert loss == pytest.approx(reg._state.start_loss, rel=1e-9)
+
+
 def test_early_stopping_diverges_too():
     clf = ScratchMLPClassifier(
         solver="sgd", learning_rate_init=1e4, early_stopping=True, random_state=0
