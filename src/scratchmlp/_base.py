@@ -94,7 +94,10 @@ class DivergenceWarning(ConvergenceWarning):
       goes back to where that run of epochs began: the parameters, the
       optimizer's state, ``loss_curve_``, ``history_``, ``n_iter_`` and
       ``t_`` at the start of its first epoch (for ``partial_fit``, the
-      epochs of earlier calls in the run are dropped too).
+      epochs of earlier calls in the run are dropped too). When the
+      parameters there are far above as well (with one step per epoch,
+      an epoch's loss is their cost), ``fit`` goes back to the parameters
+      it started from. The warning says which parameters the model keeps.
 
     Both usually mean that ``learning_rate_init`` is too large for the scale
     of the data. With ``early_stopping=True`` the estimator keeps the
