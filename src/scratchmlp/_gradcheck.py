@@ -69,7 +69,7 @@ def check_gradients(estimator, X, y, sample_weight=None, epsilon=1e-3):
     pre-activation within about 1e-6 of the kink: rare).
 
     It costs four forward passes over ``X`` per parameter: use a small ``X``
-    (about 0.1 s for 460 parameters and 50 samples).
+    (about 0.05 s for 460 parameters and 50 samples).
 
     Parameters
     ----------
