@@ -17,6 +17,7 @@ from scratchmlp._training import (
     NON_FINITE_INPUT,
     STOPPED,
     Checkpoint,
+    DivergenceRule,
     Lbfgs,
     Model,
     Settings,
@@ -173,6 +174,7 @@ def train_stochastic(net, opt, data, cfg, state, rng, validate=None, on_epoch_en
     solver = Stochastic(
         batch_size=cfg["batch_size"], rng=rng, shuffle=cfg["shuffle"],
         dropout=cfg.get("dropout"), one_epoch=cfg.get("incremental", False),
+        divergence=cfg.get("divergence", DivergenceRule()),
     )
     outcome = train(Model(net, state, opt), data, solver, settings(cfg),
                     validate=validate, on_epoch_end=on_epoch_end)
@@ -418,7 +420,11 @@ def run_divergent(activation, batch_size):
     A0, Y = regression_data(scale=1e3)
     opt = RecordingSGD(net.theta, momentum=0.0, learning_rate_init=1e6)
     state = TrainingState()
-    cfg = config(batch_size=batch_size, max_iter=200, tol=1e-4, n_iter_no_change=1000)
+    # The non-finite rule on its own: the practical one (DivergenceRule) would
+    # stop this run while the cost is still finite (tests/test_divergence.py).
+    cfg = config(
+        batch_size=batch_size, max_iter=200, tol=1e-4, n_iter_no_change=1000, divergence=None
+    )
     outcome = train_stochastic(net, opt, TrainingData(A0, Y), cfg, state, np.random.RandomState(0))
     return outcome, net, opt, state
 
@@ -452,7 +458,7 @@ def test_diverged_in_first_epoch_restores_initial_parameters():
     A0, Y = regression_data(scale=1e3)
     state = TrainingState()
     opt = SGD(net.theta, momentum=0.0, learning_rate_init=1e6)
-    cfg = config(batch_size=5, max_iter=50)
+    cfg = config(batch_size=5, max_iter=50, divergence=None)
     outcome = train_stochastic(net, opt, TrainingData(A0, Y), cfg, state, np.random.RandomState(0))
     assert outcome == DIVERGED
     assert state.n_iter == 0

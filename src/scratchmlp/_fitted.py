@@ -133,6 +133,11 @@ class FittedAttributes:
         """The fitted network (read-only)."""
         return self._fitted().network
 
+    @property
+    def _state(self) -> TrainingState:
+        """The fitted curves and counters (read-only)."""
+        return self._fitted().state
+
     weights_ = _layers(
         "weights_",
         "``W[l]`` of shape (n[l], n[l-1]), indexed by layer: ``weights_[0]`` is None.",
