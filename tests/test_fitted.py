@@ -70,3 +70,24 @@ def test_a_fit_replaces_the_model_in_one_assignment(clf):
     assert clf.n_features_in_ == 4
     clf.set_params(callbacks=None).fit(X, Y)
     assert clf._model is not model
+
+
+def test_a_pickle_of_0_1_0_becomes_one_fitted_model():
+    """0.1.0 kept _net, _state, _optimizer, _label_binarizer and classes_ apart."""
+    import pickle
+    import warnings
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the version warnings
+        clf = pickle.loads((fixtures / "classifier-0.1.0.pkl").read_bytes())
+        reg = pickle.loads((fixtures / "regressor-0.1.0.pkl").read_bytes())
+    for est in (clf, reg):
+        assert {"_net", "_state", "_optimizer", "classes_"}.isdisjoint(vars(est))
+        assert est._model.network is est._net and est.n_features_in_ == 4
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert reg._model.optimizer is not None  # adam's state, for partial_fit
+    before = len(reg.loss_curve_)
+    reg.partial_fit(X, Y.astype(float))
+    assert len(reg.loss_curve_) == before + 1
