@@ -456,12 +456,11 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
 
         :meth:`predict_log_proba` is ``np.log`` of the result. So, in every
         row: every probability lies strictly inside (0, 1) (binary and
-        multilabel included), the rows of a multiclass model sum to 1 up to
-        rounding, ``np.log(predict_proba(X)) == predict_log_proba(X)``
+        multilabel included), the rows of a binary or multiclass model sum
+        to 1 up to rounding, ``np.log(predict_proba(X)) == predict_log_proba(X)``
         exactly, and the two sort alike, ties included (the same
-        ``np.argsort`` and ``np.argmax``). A model fitted on one class gives
-        the one class probability 1. See
-        :func:`scratchmlp._losses.log_probabilities`.
+        ``np.argsort`` and ``np.argmax``), which :meth:`predict` follows. A
+        model fitted on one class gives the one class probability 1.
         """
         return self._class_columns(self._output(X, logits=True))[0]
 
