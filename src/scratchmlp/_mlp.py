@@ -228,9 +228,13 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from scratchmlp import ScratchMLPClassifier
     >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)  # unscaled, 200 iterations do not converge
     >>> clf = ScratchMLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+    >>> clf.n_iter_ < clf.max_iter  # converged: no ConvergenceWarning
+    True
     >>> clf.predict_proba(X[:1]).shape
     (1, 3)
     >>> round(clf.score(X, y), 2) >= 0.95
@@ -548,11 +552,12 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
     >>> from sklearn.datasets import make_regression
     >>> from scratchmlp import ScratchMLPRegressor
     >>> X, y = make_regression(n_samples=200, n_features=5, noise=1, random_state=0)
-    >>> reg = ScratchMLPRegressor(
-    ...     hidden_layer_sizes=(20,), solver="lbfgs", tol=1e-2, max_iter=500, random_state=0
-    ... )
+    >>> y = (y - y.mean()) / y.std()  # unit scale, like X: lbfgs converges quickly
+    >>> reg = ScratchMLPRegressor(hidden_layer_sizes=(20,), solver="lbfgs", random_state=0)
     >>> reg.fit(X, y).predict(X[:3]).shape
     (3,)
+    >>> reg.n_iter_ < reg.max_iter  # converged: no ConvergenceWarning
+    True
     >>> round(reg.score(X, y), 2)
     1.0
     """
