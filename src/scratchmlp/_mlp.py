@@ -493,7 +493,7 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         Parameters
         ----------
         Z : ndarray of shape (m, n[L])
-            The logits ``Z[L].T``; overwritten.
+            The logits ``Z[L].T``; may be overwritten.
 
         Returns
         -------
