@@ -6,6 +6,8 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from scratchmlp import DivergenceWarning
+
 
 @pytest.fixture(scope="module")
 def one_blas_thread():
@@ -20,3 +22,30 @@ def quiet_convergence():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_divergence(monkeypatch):
+    """Make every DivergenceWarning that a test does not expect fail it.
+
+    pyproject.toml turns DivergenceWarning into an error, but many tests
+    silence ConvergenceWarning, its base class, and an "ignore" filter would
+    hide a false alarm of the divergence rules too. So while a test runs, a
+    DivergenceWarning skips the "ignore" filters: it is recorded where the
+    test records warnings (``pytest.warns``, ``catch_warnings(record=True)``
+    with "always") and raised everywhere else.
+    """
+    warn = warnings.warn
+
+    def strict_warn(message, category=None, stacklevel=1, source=None, **kwargs):
+        if category is None:
+            category = type(message) if isinstance(message, Warning) else UserWarning
+        if not issubclass(category, DivergenceWarning):
+            return warn(message, category, stacklevel + 1, source, **kwargs)
+        with warnings.catch_warnings():
+            warnings.filters[:] = [
+                f for f in warnings.filters if not (f[0] == "ignore" and issubclass(category, f[2]))
+            ]
+            return warn(message, category, stacklevel + 1, source, **kwargs)
+
+    monkeypatch.setattr(warnings, "warn", strict_warn)

@@ -363,27 +363,33 @@ def test_overflowing_input_message_and_state(kind, solver, fitted):
     _expect_error(est, lambda e: e.fit(X * 1e300, y), ValueError, OVERFLOW_MATCH)
 
 
-def _diverging_regressor(learning_rate_init=10.0):
+def _diverging_regressor(learning_rate_init=10.0, **params):
     rng = np.random.RandomState(0)
     Xd = rng.randn(60, 3)
     yd = 100 * (Xd @ [1.0, -2.0, 0.5]) + 50 * rng.randn(60)  # targets of scale ~100
     est = ScratchMLPRegressor(
         hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=learning_rate_init,
         momentum=0.9, max_iter=50, random_state=0,
-    )
+    ).set_params(**params)
     return est, Xd, yd
 
 
-def _check_diverged_model(est, Xd, record):
+def _check_diverged_model(est, Xd, record, cause="non-finite"):
     assert issubclass(DivergenceWarning, ConvergenceWarning)
     assert scratchmlp.DivergenceWarning is DivergenceWarning
     diverged = [w for w in record if w.category is DivergenceWarning]
     assert len(diverged) == 1
     message = str(diverged[0].message)
-    assert "diverged" in message and "non-finite" in message
-    assert f"epoch {est.n_iter_ + 1}" in message
-    # At least one finite epoch before the divergence, and only finite ones kept.
-    assert 1 <= est.n_iter_ < 50
+    assert "diverged" in message and cause in message
+    if cause == "non-finite":
+        assert f"epoch {est.n_iter_ + 1}" in message
+        # At least one finite epoch before the divergence, and only finite ones kept.
+        assert 1 <= est.n_iter_ < 50
+    else:
+        # One step per epoch: the run's first epoch started far above, so
+        # the fit goes back to its initial parameters.
+        assert "epoch 2" in message and "keeps its initial parameters" in message
+        assert est.n_iter_ == 0
     assert len(est.loss_curve_) == est.n_iter_
     assert np.isfinite(est.loss_curve_).all()
     for W in est.coefs_ + est.intercepts_:
@@ -393,20 +399,33 @@ def _check_diverged_model(est, Xd, record):
 
 def test_divergence_warns():
     """With the project's filterwarnings=error::RuntimeWarning: only the DivergenceWarning."""
-    est, Xd, yd = _diverging_regressor()
+    # Small batches: epoch 1 stays below 10 times its start and the cost
+    # overflows within epoch 2, before any epoch far above its start is
+    # complete (those are tests/test_divergence.py's).
+    est, Xd, yd = _diverging_regressor(0.004, batch_size=5)
     with pytest.warns(DivergenceWarning, match=r"Training diverged in epoch \d+") as record:
         est.fit(Xd, yd)
     _check_diverged_model(est, Xd, record)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.parametrize("learning_rate_init", [10.0, 3.0, 1.0])
-def test_divergence_keeps_a_finite_model(learning_rate_init):
+@pytest.mark.parametrize(
+    "learning_rate_init, params, cause",
+    [
+        (0.004, {"batch_size": 5}, "non-finite"),
+        # Full batches: the loss explodes but stays finite for an epoch, and
+        # the practical rule stops it there.
+        (10.0, {}, "far above"),
+        (3.0, {}, "far above"),
+        (1.0, {}, "far above"),
+    ],
+)
+def test_divergence_keeps_a_finite_model(learning_rate_init, params, cause):
     """Tolerating numpy's RuntimeWarnings: the kept model predicts finite values."""
-    est, Xd, yd = _diverging_regressor(learning_rate_init)
+    est, Xd, yd = _diverging_regressor(learning_rate_init, **params)
     with pytest.warns(DivergenceWarning) as record:
         est.fit(Xd, yd)
-    _check_diverged_model(est, Xd, record)
+    _check_diverged_model(est, Xd, record, cause)
 
 
 # ---------------------------------------------------------------------------

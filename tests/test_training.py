@@ -396,7 +396,11 @@ def run_divergent(activation, batch_size):
     A0, Y = regression_data(scale=1e3)
     opt = RecordingSGD(net.theta, momentum=0.0, learning_rate_init=1e6)
     state = TrainingState()
-    cfg = config(batch_size=batch_size, max_iter=200, tol=1e-4, n_iter_no_change=1000)
+    # The non-finite rule on its own: the practical one (DivergenceRule) would
+    # stop this run while the cost is still finite (tests/test_divergence.py).
+    cfg = config(
+        batch_size=batch_size, max_iter=200, tol=1e-4, n_iter_no_change=1000, divergence=None
+    )
     outcome = train_stochastic(net, opt, TrainingData(A0, Y), cfg, state, np.random.RandomState(0))
     return outcome, net, opt, state
 
@@ -430,7 +434,7 @@ def test_diverged_in_first_epoch_restores_initial_parameters():
     A0, Y = regression_data(scale=1e3)
     state = TrainingState()
     opt = SGD(net.theta, momentum=0.0, learning_rate_init=1e6)
-    cfg = config(batch_size=5, max_iter=50)
+    cfg = config(batch_size=5, max_iter=50, divergence=None)
     outcome = train_stochastic(net, opt, TrainingData(A0, Y), cfg, state, np.random.RandomState(0))
     assert outcome == DIVERGED
     assert state.n_iter == 0

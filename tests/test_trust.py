@@ -1022,6 +1022,8 @@ def test_failed_refit_keeps_the_previous_model():
 def test_loss_ending_far_above_its_best_warns_instead_of_converging():
     # Features at 1e3 scale and heavy momentum: the loss jumps far above its
     # best and the no-improvement rule fires. That is not convergence.
+    # (n_iter_no_change=8 stops it at 1.2 times its start; the next epochs,
+    # at 14 and 147 times, count as diverged: tests/test_divergence.py.)
     from scratchmlp import ScratchMLPRegressor
 
     rng = np.random.RandomState(0)
@@ -1029,7 +1031,7 @@ def test_loss_ending_far_above_its_best_warns_instead_of_converging():
     y = X @ rng.randn(5)
     reg = ScratchMLPRegressor(
         hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=1e-7, momentum=0.99,
-        max_iter=300, random_state=0,
+        max_iter=300, random_state=0, n_iter_no_change=8,
     )
     with pytest.warns(ConvergenceWarning, match="far above the best loss"):
         reg.fit(X, y)

@@ -68,12 +68,19 @@ class Activation:
     derivative_from_output : bool, default=False
         Whether ``backward`` reads only ``A = g(Z)``, so that ``Z`` may
         share ``A``'s buffer (and hold ``A``) by the time it runs.
+    kinks : tuple of float, default=()
+        The ``z`` at which ``g`` is not twice continuously differentiable
+        (0 for the relu family, whose derivative jumps there, and for elu,
+        whose second derivative does). A finite difference whose step
+        crosses one is inaccurate: :func:`~scratchmlp.check_gradients`
+        avoids them.
     """
 
     name: str
     forward: Callable[[NDArray, NDArray], NDArray]
     backward: Callable[[NDArray, NDArray, NDArray], NDArray]
     derivative_from_output: bool = False
+    kinks: tuple = ()
 
     def __call__(self, Z: NDArray) -> NDArray:
         """Return ``g(Z)`` as a new array (a convenience for learners)."""
@@ -237,9 +244,12 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("identity", _identity, _identity_backward, derivative_from_output=True),
         Activation("logistic", _logistic, _logistic_backward, derivative_from_output=True),
         Activation("tanh", _tanh, _tanh_backward, derivative_from_output=True),
-        Activation("relu", _relu, _relu_backward, derivative_from_output=True),
-        Activation("leaky_relu", _leaky_relu, _leaky_relu_backward, derivative_from_output=True),
-        Activation("elu", _elu, _elu_backward, derivative_from_output=True),
+        Activation("relu", _relu, _relu_backward, derivative_from_output=True, kinks=(0.0,)),
+        Activation(
+            "leaky_relu", _leaky_relu, _leaky_relu_backward, derivative_from_output=True,
+            kinks=(0.0,),
+        ),
+        Activation("elu", _elu, _elu_backward, derivative_from_output=True, kinks=(0.0,)),
         Activation("gelu", _gelu, _gelu_backward),
         Activation("softplus", _softplus, _softplus_backward),
         Activation("silu", _silu, _silu_backward),

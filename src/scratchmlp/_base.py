@@ -35,6 +35,7 @@ from ._optimizers import OPTIMIZERS, make_optimizer
 from ._training import (
     CONVERGED,
     DIVERGED,
+    EXPLODED,
     MAX_ITER,
     NON_FINITE_INPUT,
     StochasticConfig,
@@ -76,11 +77,31 @@ def _scipy_blas_limited():
 
 
 class DivergenceWarning(ConvergenceWarning):
-    """Training diverged: the cost became non-finite and was stopped.
+    """Training diverged and was stopped: the cost became non-finite, or rose far above its start.
 
     A subclass of :class:`~sklearn.exceptions.ConvergenceWarning`, so that a
-    grid search records it and moves on to the next candidate. The estimator
-    keeps the last finite parameters.
+    grid search records it and moves on to the next candidate. The stochastic
+    solvers (L-BFGS's line search only accepts steps that lower the cost)
+    warn in two cases:
+
+    * the cost became non-finite: the estimator keeps the latest parameters
+      finite on the training data (those of the last finite epoch);
+    * the cost stayed finite but rose far above its start and did not come
+      back: with :math:`R` the larger of the cost before the network's first
+      step and the cost of all-zero logits (:math:`\\log K` for ``K``
+      classes), 3 consecutive epochs above :math:`10 R`, one epoch above
+      :math:`10^6 R`, or a fit that ends above :math:`10 R`. The estimator
+      goes back to where that run of epochs began: the parameters, the
+      optimizer's state, ``loss_curve_``, ``history_``, ``n_iter_`` and
+      ``t_`` at the start of its first epoch (for ``partial_fit``, the
+      epochs of earlier calls in the run are dropped too). When the
+      parameters there are far above as well (with one step per epoch,
+      an epoch's loss is their cost), ``fit`` goes back to the parameters
+      it started from. The warning says which parameters the model keeps.
+
+    Both usually mean that ``learning_rate_init`` is too large for the scale
+    of the data. With ``early_stopping=True`` the estimator keeps the
+    parameters of the best validation score, as always.
     """
 
 
@@ -673,6 +694,8 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 "the last finite epoch. Lower learning_rate_init or scale the data.",
                 DivergenceWarning,
             )
+        elif outcome == EXPLODED:
+            warnings.warn(self._explosion_message(state), DivergenceWarning)
         elif outcome == MAX_ITER:
             warnings.warn(
                 "Stochastic Optimizer: Maximum iterations (%d) reached and the "
@@ -686,6 +709,21 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 "rather than converges. Lower learning_rate_init or scale the data.",
                 ConvergenceWarning,
             )
+
+    def _explosion_message(self, state) -> str:
+        """The warning for a finite loss that rose far above its start (``state.divergence``)."""
+        d = state.divergence
+        start = d["reference"] if d["start_loss"] is None else d["start_loss"]
+        kept = len(state.history)
+        return (
+            f"Training diverged in epoch {d['epoch']}: the training loss rose to "
+            f"{d['peak']:.3g}, far above its value at the start of training "
+            f"({start:.3g}), and did not come back. "
+            f"learning_rate_init={self.learning_rate_init:g} is likely too large for the "
+            "scale of the data: lower it, or scale the data (e.g. with "
+            "sklearn.preprocessing.StandardScaler). Training stopped and the model keeps "
+            + (f"the parameters after epoch {kept}." if kept else "its initial parameters.")
+        )
 
     #: The final loss counts as "far above" the best one beyond this factor.
     _FAR_ABOVE_BEST = 2.0
