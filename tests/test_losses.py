@@ -188,8 +188,7 @@ def test_log_losses_finite_at_huge_logits(loss, dtype):
         warnings.simplefilter("error")
         A = out.forward(Z, np.empty_like(Z))
         losses = out.sample_losses(Y, Z, A)
-        log_A = out.log_forward(Z)
-    assert np.isfinite(losses).all() and np.isfinite(log_A).all()
+    assert np.isfinite(losses).all()
     # log_loss: -log softmax = 2e4; binary: softplus(1e4) + softplus(-1e4) + 1e4 = 2e4.
     np.testing.assert_allclose(losses, 2e4, rtol=1e-6)
 

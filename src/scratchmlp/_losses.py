@@ -22,7 +22,8 @@ output activations need no derivative of their own.
 
 The per-sample losses are computed from the logits ``Z[L]`` (log-sum-exp,
 softplus), never as ``log(A[L])``, so they are finite at any input and no
-probability needs clipping.
+probability needs clipping. The probabilities a classifier reports are
+clipped into (0, 1), with logs that sort alike, by :func:`log_probabilities`.
 
 Shapes: ``Z``, ``A``, ``Y`` are ``(n[L], m)``; per-sample losses are ``(m,)``.
 """
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import log_expit, xlogy
+from scipy.special import xlogy
 
 # One home for g and its helpers: the identity, logistic and softplus of the
 # hidden layers serve the outputs too.
@@ -83,6 +84,81 @@ def log_softmax(Z: NDArray) -> NDArray:
     return shifted
 
 
+def log_probabilities(P: NDArray, axis: int = 0) -> NDArray:
+    """Clip probabilities into the open interval (0, 1) and take their logs, ties kept alike.
+
+    Three steps, each sample (a column for ``axis=0``, a row for ``axis=1``)
+    on its own:
+
+    1. clip, in place: :math:`p \\leftarrow \\min(\\max(p, t), 1 - \\epsilon^-)`,
+       with :math:`t` the smallest normal number of the dtype
+       (``np.finfo(dtype).tiny``) and :math:`1 - \\epsilon^-` the largest
+       float below 1;
+    2. take :math:`\\ell = \\log p` (numpy's ``log``, in the dtype of ``P``);
+    3. merge: sort the sample's entries by :math:`p`; an entry starts a new
+       group when its :math:`\\ell` is greater than the :math:`\\ell` of every
+       entry before it, and every entry takes the :math:`p` and the
+       :math:`\\ell` of its group's first entry.
+
+    Step 3 is needed because ``log`` rounds distinct floats to one value
+    where :math:`|\\log p| > 1` (and float32's ``log`` is not even monotone
+    everywhere, by one unit in the last place). It changes a probability by
+    at most about :math:`\\epsilon |\\ell|` relatively, only where such ties
+    occur, and leaves these exact properties:
+
+    - ``np.log(P) == L`` element by element, and ``L`` is finite:
+      :math:`\\log t \\le \\ell < 0`;
+    - within a sample, ``P[i] < P[j]`` exactly when ``L[i] < L[j]``, and
+      ``P[i] == P[j]`` exactly when ``L[i] == L[j]``, so both sort alike,
+      ties included.
+
+    Parameters
+    ----------
+    P : ndarray of shape (n[L], m) for ``axis=0``, (m, n[L]) for ``axis=1``
+        Probabilities in [0, 1], a float dtype; clipped and merged in place.
+    axis : {0, 1}, default=0
+        The axis along which one sample's probabilities lie.
+
+    Returns
+    -------
+    L : ndarray of the shape and dtype of ``P``
+        :math:`\\log P` after the clipping and merging.
+    """
+    info = np.finfo(P.dtype)
+    np.maximum(P, info.tiny, out=P)
+    np.minimum(P, P.dtype.type(1) - P.dtype.type(info.epsneg), out=P)
+    if P.shape[axis] > 1:
+        _merge_log_ties(np.moveaxis(P, axis, -1))
+    return np.log(P)
+
+
+def _merge_log_ties(P: NDArray) -> None:
+    """Step 3 of :func:`log_probabilities` for the rows of ``P`` (m, k), in place."""
+    k = P.shape[-1]
+    # Find the rows that need it first, cheaply: those with a step, in sorted
+    # order, that raises p but not log p. Usually there are none, and the
+    # rows are sorted without their indices, as one flat array.
+    P_sorted = np.sort(P, axis=-1).ravel()
+    L_sorted = np.log(P_sorted)
+    step = 1 + np.flatnonzero((L_sorted[1:] <= L_sorted[:-1]) & (P_sorted[1:] != P_sorted[:-1]))
+    rows = np.unique(step[step % k != 0] // k)  # a step from one row to the next is no step
+    if rows.size == 0:
+        return
+    order = np.argsort(P[rows], axis=-1)
+    P_sorted = np.take_along_axis(P[rows], order, axis=-1)
+    L_sorted = np.log(P_sorted)
+    # An entry begins a run when its log exceeds every log before it; the
+    # others take the probability of the entry that began their run.
+    begins = np.empty(L_sorted.shape, dtype=bool)
+    begins[:, 0] = True
+    np.greater(L_sorted[:, 1:], np.maximum.accumulate(L_sorted, axis=-1)[:, :-1], out=begins[:, 1:])
+    first = np.where(begins, np.arange(k), 0)
+    np.maximum.accumulate(first, axis=-1, out=first)
+    merged = np.empty_like(P_sorted)
+    np.put_along_axis(merged, order, np.take_along_axis(P_sorted, first, axis=-1), axis=-1)
+    P[rows] = merged
+
+
 def _exp(Z, out):
     # exp(z) overflows beyond log(max float); saturate there instead of
     # returning inf, so that a wild prediction is large but finite.
@@ -113,10 +189,6 @@ def _poisson_deviance(Y, Z, A):
     # l = sum_k y log(y / a) - y + a, with log a = z (scikit-learn's form,
     # including the constant y log y - y that makes a perfect fit cost 0).
     return (xlogy(Y, Y) - Y * Z - Y + A).sum(axis=0)
-
-
-def _log_sigmoid(Z):
-    return log_expit(Z)
 
 
 # Upper bounds of one sample's loss when every |z_k| <= a and |y_k| <= y (k
@@ -159,8 +231,6 @@ class OutputLoss:
         :math:`A[L] = g_L(Z[L])`.
     sample_losses : callable ``(Y, Z, A) -> ndarray of shape (m,)``
         The loss of each sample, summed over the outputs.
-    log_forward : callable ``Z -> log A`` or None
-        :math:`\\log A[L]` from the logits, for ``predict_log_proba``.
     mean_over_outputs : bool
         True when the loss averages (rather than sums) over the outputs, in
         which case :math:`dZ[L] = (A[L] - Y) / n[L]`.
@@ -174,7 +244,6 @@ class OutputLoss:
     out_activation: str
     forward: Callable[[NDArray, NDArray], NDArray]
     sample_losses: Callable[[NDArray, NDArray, NDArray], NDArray]
-    log_forward: Callable[[NDArray], NDArray] | None = None
     mean_over_outputs: bool = False
     loss_bound: Callable[[float, float, int], float] | None = None
 
@@ -209,7 +278,6 @@ LOSSES: dict[str, OutputLoss] = {
             "softmax",
             softmax,
             _categorical_cross_entropy,
-            log_softmax,
             loss_bound=_categorical_bound,
         ),
         OutputLoss(
@@ -217,7 +285,6 @@ LOSSES: dict[str, OutputLoss] = {
             "logistic",
             _logistic,
             _binary_cross_entropy,
-            _log_sigmoid,
             loss_bound=_binary_bound,
         ),
         OutputLoss(

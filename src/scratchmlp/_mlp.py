@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseScratchMLP, StrOptions, _fit_context
+from ._losses import log_probabilities
 from ._prepare import Mode
 
 __all__ = ["ScratchMLPClassifier", "ScratchMLPRegressor"]
@@ -407,6 +408,10 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
     def predict(self, X):
         """Predict the class labels.
 
+        The class of the largest :meth:`predict_proba` (the first of equal
+        ones), or for multilabel targets every label whose probability is
+        above 0.5: ``predict`` always agrees with ``predict_proba``.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -416,7 +421,11 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes (an indicator matrix for multilabel targets).
         """
-        return self._decode(self._output(X), self._label_binarizer)
+        proba, _ = self._class_columns(self._output(X, logits=True))
+        labels = self._label_binarizer
+        if labels.y_type_.startswith("multilabel"):
+            return self._decode(proba, labels)
+        return self.classes_[proba.argmax(axis=1)]
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -428,15 +437,48 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            The probability of each class, in the order of ``classes_``.
+            The probability of each class, in the order of ``classes_``, in
+            the network's dtype.
+
+        Notes
+        -----
+        For one sample with logits :math:`z` (the output layer's ``Z[L]``):
+
+        1. the probabilities are computed from the logits without overflow:
+           the softmax :math:`e^{z_k - \\max z} / \\sum_j e^{z_j - \\max z}`
+           (multiclass), the logistic :math:`s(z_k) = 1 / (1 + e^{-z_k})`
+           (multilabel), or :math:`(s(-z), s(z))` for the one logistic unit of
+           a binary target (:math:`s(-z)`, not :math:`1 - s(z)`, stays
+           accurate where :math:`s(z)` rounds to 1);
+        2. each is clipped into :math:`[t, 1 - \\epsilon^-]`, where
+           :math:`t` is ``np.finfo(dtype).tiny`` (the smallest normal number)
+           and :math:`1 - \\epsilon^-` the largest float below 1;
+        3. where ``np.log`` would give distinct probabilities of the sample
+           the same value (it compresses where :math:`|\\log p| > 1`), they
+           are made equal: sorted by probability, an entry whose log is not
+           greater than every log before it takes the probability of the
+           entry that began its run. Each log stays the same (within one
+           unit in the last place where float32's ``np.log`` is not
+           monotone), so a probability changes by a relative amount of about
+           :math:`\\epsilon |\\log p|` at most, and only where such ties occur.
+
+        :meth:`predict_log_proba` is ``np.log`` of the result. So, in every
+        row: every probability lies strictly inside (0, 1) (binary and
+        multilabel included), the rows of a binary or multiclass model sum
+        to 1 up to rounding, ``np.log(predict_proba(X)) == predict_log_proba(X)``
+        exactly, and the two sort alike, ties included (the same
+        ``np.argsort`` and ``np.argmax``), which :meth:`predict` follows. A
+        model fitted on one class gives the one class probability 1.
         """
-        return self._class_columns(self._output(X, logits=True), log=False)
+        return self._class_columns(self._output(X, logits=True))[0]
 
     def predict_log_proba(self, X):
-        """Log of the probability estimates, computed from the logits.
+        """Log of the probability estimates: ``np.log(predict_proba(X))``.
 
-        Unlike ``np.log(predict_proba(X))``, finite wherever X is: the log
-        softmax and log sigmoid never take ``log(0)``.
+        Finite wherever X is: every probability is at least the smallest
+        normal number ``np.finfo(dtype).tiny``, so every log is at least
+        ``np.log(tiny)`` (about -708 in float64, -87.3 in float32). It sorts
+        like ``predict_proba``, ties included (see its Notes).
 
         Parameters
         ----------
@@ -445,30 +487,36 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+            In the order of ``classes_``, in the network's dtype.
         """
-        return self._class_columns(self._output(X, logits=True), log=True)
+        return self._class_columns(self._output(X, logits=True))[1]
 
-    def _class_columns(self, Z, log):
-        """One column per class from the logits ``Z[L].T`` of shape (m, n[L])."""
+    def _class_columns(self, Z):
+        """The probabilities and their logs, one column per class.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (m, n[L])
+            The logits ``Z[L].T``; may be overwritten.
+
+        Returns
+        -------
+        proba, log_proba : ndarray of shape (m, n_classes)
+            As :meth:`predict_proba` and :meth:`predict_log_proba` define them.
+        """
         if len(self.classes_) == 1:
             # One class seen: it is certain.
-            return np.zeros_like(Z) if log else np.ones_like(Z)
-        loss = self._model.network.loss
-        g = loss.log_forward if log else (lambda Z_L: loss.forward(Z_L, np.empty_like(Z_L)))
+            return np.ones_like(Z), np.zeros_like(Z)
+        forward = self._model.network.loss.forward
         if self._label_binarizer.y_type_ == "binary":
             # One logistic unit: P(classes_[1]) = s(z), and P(classes_[0]) =
             # 1 - s(z) = s(-z), which stays accurate where s(z) rounds to 1.
-            out = np.hstack([g(-Z), g(Z)])
-        elif log:
-            out = g(Z.T).T  # the engine's functions work on columns
+            proba = np.empty((Z.shape[0], 2), dtype=Z.dtype)
+            forward(-Z, proba[:, :1])
+            forward(Z, proba[:, 1:])
         else:
-            out = loss.forward(Z.T, Z.T).T  # in place over the logits
-        if not log:
-            # A probability below the smallest normal number is reported as
-            # that number, not 0, so that log(predict_proba) stays finite
-            # like predict_log_proba.
-            np.maximum(out, np.finfo(out.dtype).tiny, out=out)
-        return out
+            proba = forward(Z.T, Z.T).T  # the engine works on columns; in place
+        return proba, log_probabilities(proba, axis=1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
