@@ -52,4 +52,5 @@ for name in estimators:
         f"({per_epoch[name] / batches * 1e3:.2f} ms a batch), fixed cost "
         f"{one - per_epoch[name]:.3f} s"
     )
-print(f"ratio per epoch ours / scikit-learn: {per_epoch['scratchmlp'] / per_epoch['scikit-learn']:.3f}")
+ratio = per_epoch["scratchmlp"] / per_epoch["scikit-learn"]
+print(f"ratio per epoch ours / scikit-learn: {ratio:.3f}")

@@ -26,9 +26,10 @@ ROOT = os.path.dirname(HERE)
 # Document the source tree itself, installed or not.
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
+from threadpoolctl import threadpool_limits  # noqa: E402  (a scikit-learn dependency)
+
 import scratchmlp  # noqa: E402
 import scratchmlp.engine  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402  (a scikit-learn dependency)
 
 threadpool_limits(1)  # in case numpy was imported, and its BLAS started, before this file
 

@@ -47,7 +47,9 @@ for ax, name in zip(axes.ravel(), names):
     proba = clf.predict_proba(grid)[:, 1].reshape(x0.shape)
     ax.contourf(x0, x1, proba, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.7)
     ax.contour(x0, x1, proba, levels=[0.5], colors="k", linewidths=1)
-    ax.scatter(X_train[:, 0], X_train[:, 1], c=y_train, cmap="RdBu_r", s=10, edgecolor="k", linewidth=0.3)
+    ax.scatter(
+        X_train[:, 0], X_train[:, 1], c=y_train, cmap="RdBu_r", s=10, edgecolor="k", linewidth=0.3
+    )
     ax.set_title(f"{name}: {clf.score(X_test, y_test):.2f}")
     print(f"{name:10s} test accuracy {clf.score(X_test, y_test):.3f}")
 

@@ -46,7 +46,9 @@ ax_loss.plot(epochs, clf.loss_curve_, label="training cost (loss_curve_)")
 ax_loss.plot(epochs, clf.validation_loss_curve_, label="validation loss (validation_loss_curve_)")
 ax_loss.set(xlabel="epoch", ylabel="cost", yscale="log")
 ax_score = ax_loss.twinx()
-ax_score.plot(epochs, clf.validation_scores_, color="C2", label="validation accuracy (validation_scores_)")
+ax_score.plot(
+    epochs, clf.validation_scores_, color="C2", label="validation accuracy (validation_scores_)"
+)
 ax_score.set_ylabel("accuracy")
 ax_score.axvline(best, color="k", linestyle=":", label=f"best epoch ({best}), restored")
 lines = ax_loss.get_legend_handles_labels()

@@ -62,7 +62,8 @@ initialize(net, rng)
 theta0 = net.theta.copy()  # kept to restart from the same point below
 
 for l in range(1, net.L + 1):
-    print(f"l={l}:  W[{l}] {net.W[l].shape}  b[{l}] {net.b[l].shape}  g[{l}] = {net.activation_names[l]}")
+    g = net.activation_names[l]
+    print(f"l={l}:  W[{l}] {net.W[l].shape}  b[{l}] {net.b[l].shape}  g[{l}] = {g}")
 print("parameters:", net.theta.size)
 
 # %%

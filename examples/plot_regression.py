@@ -35,10 +35,12 @@ for activation in ("relu", "tanh"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg.fit(X, y)
-    print(f"{activation:5s} R^2 on the training set {reg.score(X, y):.3f}  ({reg.n_iter_} iterations)")
+    score = reg.score(X, y)
+    print(f"{activation:5s} R^2 on the training set {score:.3f}  ({reg.n_iter_} iterations)")
     ax.plot(x_plot, reg.predict(x_plot), label=f"activation='{activation}'")
 
-ax.set(xlabel="x", ylabel="y", title="ScratchMLPRegressor(hidden_layer_sizes=(32, 32), solver='lbfgs')")
+title = "ScratchMLPRegressor(hidden_layer_sizes=(32, 32), solver='lbfgs')"
+ax.set(xlabel="x", ylabel="y", title=title)
 ax.legend()
 fig.tight_layout()
 plt.show()

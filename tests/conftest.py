@@ -1,12 +1,20 @@
 """Fixtures shared by the test modules."""
 
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from scratchmlp import DivergenceWarning
+# The shared data sets and helpers (testdata.py, trust_helpers.py, ...) are
+# modules of this folder; with --import-mode=importlib it is not on the path.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from testdata import SMALL, TRUST  # noqa: E402
+
+from scratchmlp import DivergenceWarning  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +30,18 @@ def quiet_convergence():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         yield
+
+
+@pytest.fixture(scope="session")
+def small_data():
+    """60 x 4 features with binary, 3-class, multilabel, real and count targets (read-only)."""
+    return SMALL
+
+
+@pytest.fixture(scope="session")
+def trust_data():
+    """40 x 4 features with binary, 3-class and real targets (read-only)."""
+    return TRUST
 
 
 @pytest.fixture(autouse=True)

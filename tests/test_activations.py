@@ -4,7 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from scipy.special import erf
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor

@@ -11,16 +11,15 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
+from testdata import TRUST
 
 import scratchmlp
 from scratchmlp import DivergenceWarning, ScratchMLPClassifier, ScratchMLPRegressor
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-RNG = np.random.RandomState(0)
-X = RNG.randn(40, 4)
+X, Y_REG = TRUST.X, TRUST.y_reg
 Y_CLF = np.digitize(X[:, 0] - X[:, 1], [-0.5, 0.5])  # classes 0, 1, 2
-Y_REG = X[:, 0] - 2 * X[:, 1] + 0.1 * RNG.randn(40)
 
 ESTIMATORS = {
     "classifier": (ScratchMLPClassifier, Y_CLF),
@@ -331,7 +330,7 @@ def test_fitted_attributes_before_fit(kind):
     for name in ["coefs_", "intercepts_", "weights_", "n_layers_", "loss_", "n_iter_", "t_"]:
         assert not hasattr(est, name), name
     with pytest.raises(AttributeError, match="not fitted yet"):
-        est.coefs_
+        _ = est.coefs_
 
 
 # ---------------------------------------------------------------------------

@@ -11,19 +11,17 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from testdata import SMALL
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 from scratchmlp.engine import Network, initialize
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-RNG = np.random.RandomState(0)
-X = RNG.randn(60, 4)
-Y_BIN = (X[:, 0] + X[:, 1] > 0).astype(int)
-Y_3 = np.digitize(X[:, 0] - X[:, 2], [-0.6, 0.6])  # 3 classes
-Y_ML = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] + X[:, 3] > 0]).astype(int)
-Y_REG = X[:, 0] - 2 * X[:, 1] + 0.5 * X[:, 2] * X[:, 3] + 0.1 * RNG.randn(60)
+X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
+Y_REG = SMALL.y_reg
 Y_REG2 = np.column_stack([Y_REG, X[:, 3] ** 2])
+BOTH = [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)]
 
 
 def _params(**kw):
@@ -129,7 +127,7 @@ def test_initial_weights_match_sklearn(target, activation):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 @quiet
 def test_feature_names_in_with_dataframe(Estimator, y):
     pd = pytest.importorskip("pandas")
@@ -260,7 +258,7 @@ def test_multioutput_regression(solver):
 # ---------------------------------------------------------------------------
 @quiet
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_sparse_input_matches_dense(Estimator, y, fmt):
     Xs = X.copy()
     Xs[np.abs(Xs) < 0.7] = 0.0  # genuinely sparse
@@ -280,7 +278,7 @@ def test_sparse_input_matches_dense(Estimator, y, fmt):
 
 
 @quiet
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_sparse_input_with_stochastic_solver(Estimator, y):
     params = _params(solver="adam", max_iter=5, batch_size=16)
     dense = Estimator(**params).fit(X, y)
@@ -333,7 +331,7 @@ def _validation_split(est, y, n_out, loss, stratify):
 
 
 @quiet
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_early_stopping(Estimator, y):
     est = Estimator(
         **_params(solver="adam", max_iter=200, learning_rate_init=0.05),
@@ -362,7 +360,7 @@ def test_early_stopping(Estimator, y):
 # warm_start, n_iter_no_change, batch_size.
 # ---------------------------------------------------------------------------
 @quiet
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_warm_start_continues(Estimator, y):
     est = Estimator(**_params(solver="adam", max_iter=5, learning_rate_init=0.01), warm_start=True)
     est.fit(X, y)
@@ -462,7 +460,7 @@ def test_verbose_prints_iterations(capsys, solver):
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_convergence_warning_at_max_iter_stochastic(Estimator, y, solver):
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached") as record:
         est = Estimator(**_params(solver=solver, max_iter=3)).fit(X, y)
@@ -470,7 +468,7 @@ def test_convergence_warning_at_max_iter_stochastic(Estimator, y, solver):
     assert est.n_iter_ == 3
 
 
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_convergence_warning_at_max_iter_lbfgs(Estimator, y):
     with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge") as record:
         est = Estimator(**_params(solver="lbfgs", max_iter=2)).fit(X, y)
@@ -501,7 +499,7 @@ def test_partial_fit_classifier_needs_classes_on_first_call():
 
 @quiet
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_partial_fit_one_epoch_per_call(Estimator, y, solver):
     kw = {"classes": [0, 1, 2]} if Estimator is ScratchMLPClassifier else {}
     est = Estimator(**_params(solver=solver, batch_size=16, max_iter=3))
@@ -552,7 +550,7 @@ def test_partial_fit_only_for_stochastic_solvers(Estimator):
 # sample_weight.
 # ---------------------------------------------------------------------------
 @quiet
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_integer_sample_weight_equals_repetition(Estimator, y):
     sw = np.random.RandomState(3).randint(1, 4, size=60)
     params = _params(solver="lbfgs", max_iter=30, alpha=1e-2)
@@ -564,7 +562,7 @@ def test_integer_sample_weight_equals_repetition(Estimator, y):
 
 
 @quiet
-@pytest.mark.parametrize("Estimator, y", [(ScratchMLPClassifier, Y_3), (ScratchMLPRegressor, Y_REG)])
+@pytest.mark.parametrize("Estimator, y", BOTH)
 def test_zero_sample_weight_equals_dropping(Estimator, y):
     sw = np.ones(60)
     sw[::4] = 0

@@ -176,7 +176,7 @@ def test_a_late_blow_up_is_a_divergence_not_an_oscillation():
     # falls to 1.4e-2 times its start by epoch 31, then grows tenfold per
     # epoch from epoch 39 and the stopping rule fires at epoch 42, 147 times
     # above the start (with n_iter_no_change=8 it stops at epoch 40, 1.2 times
-    # above: tests/test_trust.py's "oscillates" case).
+    # above: tests/test_trust_failed_fits.py's "oscillates" case).
     rng = np.random.RandomState(0)
     X = rng.randn(200, 5) * 1e3
     y = X @ rng.randn(5)

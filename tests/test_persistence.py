@@ -190,9 +190,11 @@ def test_pickle_records_the_scratchmlp_version():
 # ---------------------------------------------------------------------------
 def _expected_untrusted(est):
     """The types of ours that a fitted estimator holds: the estimator, its
-    network, its training history and (stochastic solvers) its optimizer."""
+    fitted model, the network, the training history and (stochastic solvers)
+    the optimizer."""
     expected = {
         f"scratchmlp._mlp.{type(est).__name__}",
+        "scratchmlp._fitted.FittedModel",
         "scratchmlp._network.Network",
         "scratchmlp._training.TrainingState",
     }

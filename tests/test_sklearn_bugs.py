@@ -54,7 +54,7 @@ def _central_differences(net, A0, Y, alpha, eps=1e-6):
 
 
 def _sklearn_loss_and_gradient(net, X, Y, alpha):
-    """sklearn's ``_backprop`` at the weights of ``net`` (its flat layout: coefs then intercepts)."""
+    """sklearn's ``_backprop`` at the weights of ``net`` (flat: coefs then intercepts)."""
     est = MLPRegressor(
         hidden_layer_sizes=tuple(net.layer_sizes[1:-1]),
         activation=net.activation_names[1],
@@ -130,7 +130,8 @@ def test_multioutput_estimator_loss_is_engine_cost():
     start = Network([3, 6, 2], "tanh", "squared_error")
     initialize(start, np.random.RandomState(0))
     J0, grad0 = cost_and_gradient(start, X.T, Y.T, alpha=sgd.alpha)
-    np.testing.assert_allclose(sgd._net.theta, start.theta - 0.05 * grad0.flat, rtol=1e-12, atol=1e-14)
+    expected = start.theta - 0.05 * grad0.flat
+    np.testing.assert_allclose(sgd._net.theta, expected, rtol=1e-12, atol=1e-14)
     assert sgd.loss_ == pytest.approx(J0, rel=1e-12)
 
 
@@ -146,7 +147,7 @@ def test_regressor_lbfgs_has_no_partial_fit():
     assert not hasattr(ScratchMLPRegressor(solver="lbfgs"), "partial_fit")
     assert not hasattr(ScratchMLPClassifier(solver="lbfgs"), "partial_fit")
     with pytest.raises(AttributeError, match="partial_fit"):
-        ScratchMLPRegressor(solver="lbfgs").partial_fit
+        _ = ScratchMLPRegressor(solver="lbfgs").partial_fit
     assert hasattr(ScratchMLPRegressor(solver="sgd"), "partial_fit")
     assert hasattr(ScratchMLPRegressor(solver="adam"), "partial_fit")
 

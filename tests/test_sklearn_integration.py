@@ -26,7 +26,6 @@ from sklearn.preprocessing import StandardScaler
 
 from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 
-
 # Short fits are the point of several tests below; both libraries warn alike.
 pytestmark = pytest.mark.usefixtures("one_blas_thread", "quiet_convergence")
 
@@ -108,7 +107,11 @@ def test_grid_search_regressor_in_parallel(diabetes):
 def test_grid_search_over_pipeline_step_params(digits_small):
     X, y = digits_small
     pipe = Pipeline([("scale", StandardScaler()), ("mlp", ScratchMLPClassifier(random_state=0))])
-    grid = {"mlp__hidden_layer_sizes": [(20,), (10, 10)], "mlp__solver": ["lbfgs"], "mlp__max_iter": [50]}
+    grid = {
+        "mlp__hidden_layer_sizes": [(20,), (10, 10)],
+        "mlp__solver": ["lbfgs"],
+        "mlp__max_iter": [50],
+    }
     search = GridSearchCV(pipe, grid, cv=3).fit(X, y)
     assert search.best_score_ > 0.85
     assert search.best_estimator_.named_steps["mlp"].n_layers_ == len(
@@ -182,9 +185,13 @@ def fitted(request, digits_small):
     kind, solver = request.param
     X, y = digits_small
     if kind == "classifier":
-        est = ScratchMLPClassifier(hidden_layer_sizes=(20, 10), solver=solver, max_iter=20, random_state=0)
+        est = ScratchMLPClassifier(
+            hidden_layer_sizes=(20, 10), solver=solver, max_iter=20, random_state=0
+        )
     else:
-        est = ScratchMLPRegressor(hidden_layer_sizes=(20, 10), solver=solver, max_iter=20, random_state=0)
+        est = ScratchMLPRegressor(
+            hidden_layer_sizes=(20, 10), solver=solver, max_iter=20, random_state=0
+        )
         y = y / 9.0
     return est.fit(X, y), X, y
 
@@ -196,7 +203,9 @@ def test_pickle_and_joblib_round_trip_predict_identically(fitted):
         assert loaded.get_params() == est.get_params(), how
         np.testing.assert_array_equal(loaded.predict(X), est.predict(X), err_msg=how)
         if is_classifier(est):
-            np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X), err_msg=how)
+            np.testing.assert_array_equal(
+                loaded.predict_proba(X), est.predict_proba(X), err_msg=how
+            )
             np.testing.assert_array_equal(loaded.classes_, est.classes_)
         for a, b in zip(loaded.coefs_, est.coefs_):
             np.testing.assert_array_equal(a, b)
@@ -260,7 +269,8 @@ def test_partial_fit_continues_identically_after_unpickling(digits_small):
 # ---------------------------------------------------------------------------
 def test_pipeline_cross_val_score_classifier():
     X, y = load_iris(return_X_y=True)
-    pipe = Pipeline([("scale", StandardScaler()), ("mlp", ScratchMLPClassifier(max_iter=500, random_state=0))])
+    mlp = ScratchMLPClassifier(max_iter=500, random_state=0)
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", mlp)])
     scores = cross_val_score(pipe, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=0))
     assert scores.shape == (5,)
     assert scores.mean() > 0.9
@@ -272,7 +282,10 @@ def test_pipeline_cross_val_score_classifier():
 
 def test_pipeline_cross_val_score_regressor(diabetes):
     X, y = diabetes
-    pipe = make_pipeline(StandardScaler(), ScratchMLPRegressor(solver="lbfgs", alpha=10.0, hidden_layer_sizes=(16,), random_state=0))
+    mlp = ScratchMLPRegressor(
+        solver="lbfgs", alpha=10.0, hidden_layer_sizes=(16,), random_state=0
+    )
+    pipe = make_pipeline(StandardScaler(), mlp)
     scores = cross_val_score(pipe, X, y, cv=KFold(5, shuffle=True, random_state=0), scoring="r2")
     assert scores.mean() > 0.3
 

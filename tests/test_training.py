@@ -1,4 +1,4 @@
-"""Mini-batch training: batches, gathering, stopping rules, non-finite outcomes."""
+"""The training driver: batches, gathering, stopping rules, both solvers, non-finite outcomes."""
 
 import warnings
 
@@ -12,11 +12,16 @@ from scratchmlp._training import (
     CONTINUE,
     CONVERGED,
     DIVERGED,
+    INTERRUPTED,
     MAX_ITER,
     NON_FINITE_INPUT,
     STOPPED,
     Checkpoint,
-    StochasticConfig,
+    DivergenceRule,
+    Lbfgs,
+    Model,
+    Settings,
+    Stochastic,
     TrainingData,
     TrainingState,
     epoch_record,
@@ -24,7 +29,7 @@ from scratchmlp._training import (
     iter_batches,
     record_epoch,
     shuffled,
-    train_stochastic,
+    train,
 )
 
 
@@ -153,9 +158,28 @@ def record(state, loss, val_score=None, val_loss=None):
 
 
 def config(**kw):
+    """Settings and the stochastic solver's options, in one dict."""
     base = dict(batch_size=4, max_iter=10, shuffle=False, tol=0.25, n_iter_no_change=2, alpha=0.0)
     base.update(kw)
-    return StochasticConfig(**base)
+    return base
+
+
+def settings(cfg) -> Settings:
+    names = ("max_iter", "tol", "alpha", "n_iter_no_change", "early_stopping", "verbose")
+    return Settings(**{k: v for k, v in cfg.items() if k in names})
+
+
+def train_stochastic(net, opt, data, cfg, state, rng, validate=None, on_epoch_end=None):
+    """One stochastic training call through the driver; returns the reason it stopped."""
+    solver = Stochastic(
+        batch_size=cfg["batch_size"], rng=rng, shuffle=cfg["shuffle"],
+        dropout=cfg.get("dropout"), one_epoch=cfg.get("incremental", False),
+        divergence=cfg.get("divergence", DivergenceRule()),
+    )
+    outcome = train(Model(net, state, opt), data, solver, settings(cfg),
+                    validate=validate, on_epoch_end=on_epoch_end)
+    assert outcome.model.network is net and outcome.model.state is state
+    return outcome.reason
 
 
 def test_record_epoch_no_improvement_count():
@@ -166,7 +190,7 @@ def test_record_epoch_no_improvement_count():
     losses = [4.0, 3.875, 3.625, 3.5, 3.0, 3.0, 2.75, 2.875]
     counts, bests = [], []
     for loss in losses:
-        record_epoch(state, record(state, loss), config(tol=0.25), net)
+        record_epoch(state, record(state, loss), settings(config(tol=0.25)), net)
         counts.append(state.no_improvement_count)
         bests.append(state.best_loss)
     assert counts == [0, 1, 0, 1, 0, 1, 0, 1]
@@ -189,7 +213,7 @@ def test_record_epoch_matches_scikit_learn_on_random_curves(tol, seed):
     state = TrainingState()
     counts = []
     for loss in losses:
-        record_epoch(state, record(state, loss), config(tol=tol), net)
+        record_epoch(state, record(state, loss), settings(config(tol=tol)), net)
         counts.append(state.no_improvement_count)
     assert counts == sklearn_no_improvement(losses, tol)
     assert state.best_loss == min(losses)
@@ -199,7 +223,7 @@ def test_record_epoch_early_stopping():
     net = Network([2, 1], [], "squared_error")
     state = TrainingState(early_stopping=True)
     assert state.best_loss is None and state.validation_scores == []
-    cfg = config(tol=0.25, early_stopping=True)
+    cfg = settings(config(tol=0.25, early_stopping=True))
     # Binary fractions: 0.875 = 0.625 + 0.25 exactly, an improvement.
     scores = [0.5, 0.625, 0.875, 1.5, 1.25]
     counts, best_thetas = [], []
@@ -219,7 +243,7 @@ def test_record_epoch_early_stopping():
     assert state.best_theta is not net.theta
 
 
-# train_stochastic -----------------------------------------------------------
+# train: the stochastic solver ------------------------------------------------
 def regression_net(activation="tanh", seed=0, sizes=(3, 4, 1)):
     net = Network(list(sizes), activation, "squared_error")
     initialize(net, np.random.RandomState(seed))
@@ -476,3 +500,65 @@ def test_training_data_magnitudes():
     assert TrainingData(A0, Y).magnitudes() == (7.0, 2.0, 2.0)
     weights = np.array([0.5, 3.0])
     assert TrainingData(A0, Y, weights).magnitudes() == (7.0, 2.0, 3.5)
+
+
+# train: L-BFGS and interrupts -----------------------------------------------
+def test_train_lbfgs_records_each_iteration_and_stops_on_request():
+    A0, Y = regression_data()
+    net = regression_net()
+    J0, _ = cost_and_gradient(net, A0, Y)
+    seen = []
+
+    def on_epoch_end(rec):
+        seen.append(rec)
+        return rec["epoch"] == 4
+
+    state = TrainingState()
+    outcome = train(Model(net, state), TrainingData(A0, Y), Lbfgs(max_fun=15000),
+                    Settings(max_iter=100, tol=1e-8, alpha=0.0), on_epoch_end=on_epoch_end)
+    assert outcome.reason == STOPPED
+    assert state.n_iter == 4 == len(state.loss_curve) and state.history == seen
+    assert all(r["learning_rate"] is None for r in seen)
+    assert state.loss_curve[-1] < J0
+    # The network holds the iterate of the last record.
+    J, _ = cost_and_gradient(net, A0, Y)
+    assert J == pytest.approx(state.loss_curve[-1], rel=1e-12)
+
+
+def test_train_lbfgs_converges():
+    A0, Y = regression_data()
+    state = TrainingState()
+    outcome = train(Model(regression_net(), state), TrainingData(A0, Y), Lbfgs(),
+                    Settings(max_iter=500, tol=1e-4, alpha=1e-3))
+    assert outcome.reason == CONVERGED and outcome.message
+    assert state.best_loss == min(state.loss_curve)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_train_interrupted_keeps_the_last_recorded_epoch(solver):
+    """Ctrl-C in the middle of epoch 3: the outcome is the model after epoch 2."""
+    A0, Y = regression_data()
+
+    def run(max_iter, interrupt_at=None):
+        net = regression_net()
+        state = TrainingState()
+        calls = []
+
+        def validate(n):
+            calls.append(1)
+            if len(calls) == interrupt_at:
+                raise KeyboardInterrupt
+            return 0.0, 0.0
+
+        opt = SGD(net.theta, learning_rate_init=0.01) if solver == "sgd" else None
+        how = (Stochastic(batch_size=5, rng=np.random.RandomState(0)) if solver == "sgd"
+               else Lbfgs())
+        return train(Model(net, state, opt), TrainingData(A0, Y), how,
+                     Settings(max_iter=max_iter, tol=0.0, alpha=0.0), validate=validate)
+
+    interrupted, clean = run(10, interrupt_at=3), run(2)
+    assert interrupted.reason == INTERRUPTED
+    assert isinstance(interrupted.interrupt, KeyboardInterrupt)
+    assert interrupted.model.state.n_iter == 2
+    assert interrupted.model.state.loss_curve == clean.model.state.loss_curve
+    np.testing.assert_array_equal(interrupted.model.network.theta, clean.model.network.theta)

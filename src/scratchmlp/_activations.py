@@ -27,8 +27,8 @@ logistic, identity, exp) belong to the losses, see :mod:`scratchmlp._losses`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray

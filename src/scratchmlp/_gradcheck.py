@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from sklearn.utils.validation import check_is_fitted
 
 from ._network import Cache, Network, cost, cost_and_gradient, forward
+from ._prepare import encoding_of, prepare_set
 
 __all__ = ["check_gradients"]
 
@@ -47,7 +48,8 @@ def check_gradients(estimator, X, y, sample_weight=None, epsilon=1e-3):
     .. math::
 
         \\text{error} = \\max_{l = 1..L}
-        \\frac{\\lVert g[l] - \\hat g[l] \\rVert_2}{\\lVert g[l] \\rVert_2 + \\lVert \\hat g[l] \\rVert_2},
+        \\frac{\\lVert g[l] - \\hat g[l] \\rVert_2}
+             {\\lVert g[l] \\rVert_2 + \\lVert \\hat g[l] \\rVert_2},
 
     where :math:`g[l]` holds the entries of ``dW[l]`` and ``db[l]`` (a layer
     whose gradient is 0 on both sides counts 0). It lies in [0, 1]: 0 when
@@ -110,22 +112,22 @@ def check_gradients(estimator, X, y, sample_weight=None, epsilon=1e-3):
 
 def _float64_problem(estimator, X, y, sample_weight):
     """A float64 copy of the estimator's network and its cost's data, checked as ``fit`` does."""
-    # The estimator's own checks and weights, so that this is the cost it fits.
-    X, y = estimator._check_X_y(X, y, reset=False)
-    X = X.astype(np.float64)
-    estimator._validate_targets(y, incremental=True, reset=False)
-    Y = estimator._encode_targets(y).T.astype(np.float64)
-    s = estimator._checked_sample_weight(sample_weight, X)
-    s = estimator._sample_weight(y, s, incremental=False)  # class_weight folded in
+    # The estimator's own preparation and weights, so that this is the cost it fits.
+    fitted = estimator._model
+    checked = prepare_set(
+        estimator, X, y, sample_weight, encoding_of(fitted), class_weight=True, dtype=np.float64
+    )
+    Y = checked.Y.astype(np.float64)
+    s = checked.sample_weight
     if s is not None:
         s = np.asarray(s, dtype=np.float64)
-    fitted = estimator._net
     net = Network(
-        fitted.layer_sizes,
-        fitted.activation_names[1 : fitted.L],
-        fitted.loss.name,
-        theta=fitted.theta.astype(np.float64),  # a float64 copy
+        fitted.network.layer_sizes,
+        fitted.network.activation_names[1 : fitted.network.L],
+        fitted.network.loss.name,
+        theta=fitted.network.theta.astype(np.float64),  # a float64 copy
     )
+    X = checked.X
     return net, X.T, Y, s
 
 
@@ -199,7 +201,7 @@ def _numeric_gradient(probe: _Probe, epsilon: float) -> tuple[NDArray, NDArray]:
 def _worst_layer_error(
     net: Network, analytic: NDArray, numeric: NDArray, checked: NDArray
 ) -> float:
-    """:math:`\\max_l \\lVert g[l] - \\hat g[l] \\rVert / (\\lVert g[l] \\rVert + \\lVert \\hat g[l] \\rVert)`."""
+    """The error at the worst layer, in norms: ``max_l |g[l] - h[l]| / (|g[l]| + |h[l]|)``."""
     worst, start = 0.0, 0
     for l in range(1, net.L + 1):
         stop = start + net.W[l].size + net.b[l].size  # W[l] then b[l] in theta

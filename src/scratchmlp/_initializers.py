@@ -8,7 +8,7 @@ scikit-learn's scheme, which a drop-in replacement must keep.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray

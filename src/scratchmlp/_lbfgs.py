@@ -8,8 +8,8 @@ vector goes back as float64, which is what L-BFGS-B works in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.optimize
@@ -17,7 +17,11 @@ from numpy.typing import NDArray
 
 from ._network import Network, Workspace, cost_and_gradient
 
-__all__ = ["LbfgsResult", "fit_lbfgs"]
+__all__ = ["CORRECTIONS", "LbfgsResult", "fit_lbfgs"]
+
+#: The correction pairs L-BFGS-B keeps (scipy's ``maxcor``, its default): its
+#: history is ``2 * CORRECTIONS * n_params`` float64.
+CORRECTIONS = 10
 
 
 @dataclass
@@ -41,6 +45,23 @@ class LbfgsResult:
     loss: float
     converged: bool
     message: str
+
+
+def _objective(net: Network, A0, Y: NDArray, sample_weight, alpha: float) -> Callable:
+    """scipy's ``fun``: ``theta -> (J, grad)`` in float64, over one reused workspace."""
+    workspace = Workspace.for_network(net, A0.shape[1])
+
+    def fun(theta: NDArray) -> tuple[float, NDArray]:
+        net.set_theta(theta)
+        J, grad = cost_and_gradient(net, A0, Y, sample_weight, alpha, workspace)
+        if not np.isfinite(J):
+            # An infinite cost makes the line search step back; a NaN would
+            # poison L-BFGS's curvature pairs.
+            return np.inf, np.zeros_like(theta)
+        # A copy: scipy may keep the previous gradient while we overwrite ours.
+        return J, grad.flat.astype(np.float64)
+
+    return fun
 
 
 def fit_lbfgs(
@@ -80,23 +101,13 @@ def fit_lbfgs(
     Raises
     ------
     KeyboardInterrupt
-        Propagated, with ``net`` holding the last completed iterate.
+        Propagated; ``net`` may then hold a point scipy was evaluating (the
+        training driver, :func:`scratchmlp._training.train`, puts back the
+        last recorded iterate).
     """
-    workspace = Workspace.for_network(net, A0.shape[1])
+    fun = _objective(net, A0, Y, sample_weight, alpha)
     last = net.theta.astype(np.float64)  # the last accepted iterate
-    n_iter = 0
-
-    def fun(theta: NDArray) -> tuple[float, NDArray]:
-        net.set_theta(theta)
-        J, grad = cost_and_gradient(net, A0, Y, sample_weight, alpha, workspace)
-        if not np.isfinite(J):
-            # An infinite cost makes the line search step back; a NaN would
-            # poison L-BFGS's curvature pairs.
-            return np.inf, np.zeros_like(theta)
-        # A copy: scipy may keep the previous gradient while we overwrite ours.
-        return J, grad.flat.astype(np.float64)
-
-    stopped = False
+    n_iter, stopped = 0, False
 
     def callback(intermediate_result) -> None:
         nonlocal n_iter, stopped
@@ -109,21 +120,17 @@ def fit_lbfgs(
             stopped = True
             raise StopIteration
 
-    try:
-        # Overflow shows in the cost (handled above); numpy's warnings would
-        # only add noise.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            result = scipy.optimize.minimize(
-                fun,
-                last.copy(),
-                method="L-BFGS-B",
-                jac=True,
-                callback=callback,
-                options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
-            )
-    except KeyboardInterrupt:
-        net.set_theta(last)
-        raise
+    # Overflow shows in the cost (handled above); numpy's warnings would only
+    # add noise.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = scipy.optimize.minimize(
+            fun,
+            last.copy(),
+            method="L-BFGS-B",
+            jac=True,
+            callback=callback,
+            options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol, "maxcor": CORRECTIONS},
+        )
     if not stopped:
         net.set_theta(result.x)
     return LbfgsResult(

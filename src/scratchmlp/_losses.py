@@ -31,12 +31,16 @@ Shapes: ``Z``, ``A``, ``Y`` are ``(n[L], m)``; per-sample losses are ``(m,)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import expit, xlogy
+from scipy.special import xlogy
+
+# One home for g and its helpers: the identity, logistic and softplus of the
+# hidden layers serve the outputs too.
+from ._activations import _identity, _logistic, _softplus
 
 __all__ = ["OutputLoss", "LOSSES", "log_softmax", "softmax"]
 
@@ -155,21 +159,6 @@ def _merge_log_ties(P: NDArray) -> None:
     P[rows] = merged
 
 
-def _softplus(Z: NDArray) -> NDArray:
-    # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): never overflows.
-    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))
-
-
-def _logistic(Z, out):
-    return expit(Z, out=out)
-
-
-def _identity(Z, out):
-    if out is not Z:
-        np.copyto(out, Z)
-    return out
-
-
 def _exp(Z, out):
     # exp(z) overflows beyond log(max float); saturate there instead of
     # returning inf, so that a wild prediction is large but finite.
@@ -187,7 +176,7 @@ def _categorical_cross_entropy(Y, Z, A):
 
 def _binary_cross_entropy(Y, Z, A):
     # l = -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z
-    return (_softplus(Z) - Y * Z).sum(axis=0)
+    return (_softplus(Z, np.empty_like(Z)) - Y * Z).sum(axis=0)
 
 
 def _half_squared_error(Y, Z, A):

@@ -15,6 +15,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseScratchMLP, StrOptions, _fit_context
 from ._losses import log_probabilities
+from ._prepare import Mode
 
 __all__ = ["ScratchMLPClassifier", "ScratchMLPRegressor"]
 
@@ -144,10 +145,12 @@ t_ : int
 
 coefs_ : list of ndarray of shape (n[i], n[i+1])
     scikit-learn's layout of the weights: ``coefs_[i]`` is a view of
-    ``weights_[i + 1].T``.
+    ``weights_[i + 1].T``. Setting ``coefs_[i] = W`` (or editing it in
+    place) changes the network; another shape raises ValueError.
 
 intercepts_ : list of ndarray of shape (n[i+1],)
-    scikit-learn's layout of the biases: views of ``biases_``.
+    scikit-learn's layout of the biases: views of ``biases_``, writable
+    like ``coefs_``.
 
 weights_ : list of ndarray of shape (n[l], n[l-1])
     The engine's ``W[l]``, indexed by the layer number (``weights_[0]`` is
@@ -282,7 +285,16 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         _init_parameters(self, locals())
 
     # -- targets -----------------------------------------------------------
-    def _validate_targets(self, y, incremental, reset):
+    @property
+    def classes_(self):
+        """Class labels (see the class docstring)."""
+        return self._fitted().labels.classes_
+
+    @property
+    def _label_binarizer(self) -> LabelBinarizer:
+        return self._fitted().labels
+
+    def _target_encoding(self, y, labels, same_classes):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if y.dtype == object:
@@ -293,46 +305,45 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
                     "must be all strings or all numbers."
                 )
         check_classification_targets(y)
-        if reset and not incremental:
-            self._label_binarizer = LabelBinarizer().fit(y)
-            self.classes_ = self._label_binarizer.classes_
+        if labels is None:
+            labels = LabelBinarizer().fit(y)
         else:
             classes = unique_labels(y)
-            if self.warm_start and not incremental:
-                if set(classes) != set(self.classes_):
+            if same_classes:
+                if set(classes) != set(labels.classes_):
                     raise ValueError(
                         "warm_start can only be used where `y` has the same classes as "
-                        f"in the previous call to fit. Previously got {self.classes_}, "
+                        f"in the previous call to fit. Previously got {labels.classes_}, "
                         f"`y` has {classes}"
                     )
-            elif len(np.setdiff1d(classes, self.classes_)):
+            elif len(np.setdiff1d(classes, labels.classes_)):
                 raise ValueError(
                     "`y` has classes not in `self.classes_`. "
-                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                    f"`self.classes_` has {labels.classes_}. 'y' has {classes}."
                 )
-        multiclass = self._label_binarizer.y_type_ == "multiclass"
-        return "log_loss" if multiclass else "binary_log_loss"
+        multiclass = labels.y_type_ == "multiclass"
+        return labels, "log_loss" if multiclass else "binary_log_loss"
 
-    def _encode_targets(self, y):
+    def _encode_targets(self, y, labels):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y)
         # LabelBinarizer's encoding, built as bool directly (one byte a
         # target, and no upcast of float32 arithmetic): LabelBinarizer itself
         # makes an int64 matrix first, 8 bytes a target.
-        binarizer, classes = self._label_binarizer, self.classes_
-        if binarizer.y_type_ == "multilabel-indicator":
-            return binarizer.transform(y).astype(bool)
-        if binarizer.y_type_ == "multiclass":
+        classes = labels.classes_
+        if labels.y_type_ == "multilabel-indicator":
+            return labels.transform(y).astype(bool)
+        if labels.y_type_ == "multiclass":
             return y[:, np.newaxis] == classes[np.newaxis, :]
         # One logistic unit, for the positive class; all False with one class.
         if len(classes) == 1:
             return np.zeros((len(y), 1), dtype=bool)
         return (y == classes[1])[:, np.newaxis]
 
-    def _sample_weight(self, y, sample_weight, incremental):
+    def _sample_weight(self, y, sample_weight, partial):
         if self.class_weight is None:
             return sample_weight
-        if incremental and self.class_weight == "balanced":
+        if partial and self.class_weight == "balanced":
             raise ValueError(
                 "class_weight='balanced' is not supported by partial_fit: the class "
                 "frequencies of one batch are not those of the data. Compute the "
@@ -345,13 +356,15 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
     def _stratify_validation(self, y) -> bool:
         return y.ndim == 1
 
-    def _score_output(self, y_true, output, sample_weight) -> float:
-        return accuracy_score(y_true, self._labels(output), sample_weight=sample_weight)
+    def _score_output(self, y_true, output, sample_weight, labels) -> float:
+        return accuracy_score(y_true, self._decode(output, labels), sample_weight=sample_weight)
 
-    def _labels(self, output):
+    @staticmethod
+    def _decode(output, labels):
+        """Labels from the network's output ``A[L].T`` of shape (m, n[L])."""
         if output.shape[1] == 1:
             output = output.ravel()
-        return self._label_binarizer.inverse_transform(output)
+        return labels.inverse_transform(output)
 
     # -- public API --------------------------------------------------------
 
@@ -377,15 +390,12 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         self : object
             The updated estimator.
         """
-        first_call = "classes_" not in self.__dict__
-        if first_call:
-            if classes is None and not type_of_target(y).startswith("multilabel"):
+        labels = None
+        if "_model" not in self.__dict__:
+            multilabel = type_of_target(y).startswith("multilabel")
+            if classes is None and not multilabel:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-            binarizer = LabelBinarizer().fit(
-                y if type_of_target(y).startswith("multilabel") else classes
-            )
-            self._label_binarizer = binarizer
-            self.classes_ = binarizer.classes_
+            labels = LabelBinarizer().fit(y if multilabel else classes)
         elif classes is not None and not np.array_equal(
             np.asarray(unique_labels(classes)), np.asarray(self.classes_)
         ):
@@ -393,14 +403,7 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
                 f"`classes={classes}` is not the same as on the first call to "
                 f"partial_fit, which was {self.classes_}."
             )
-        try:
-            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
-        except BaseException:
-            if first_call and "_net" not in self.__dict__:
-                # Nothing was fitted (an interrupted first epoch keeps its
-                # network, and with it the classes).
-                del self._label_binarizer, self.classes_
-            raise
+        return self._train(X, y, sample_weight, Mode.PARTIAL, labels=labels)
 
     def predict(self, X):
         """Predict the class labels.
@@ -419,8 +422,9 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
             The predicted classes (an indicator matrix for multilabel targets).
         """
         proba, _ = self._class_columns(self._output(X, logits=True))
-        if self._label_binarizer.y_type_.startswith("multilabel"):
-            return self._labels(proba)
+        labels = self._label_binarizer
+        if labels.y_type_.startswith("multilabel"):
+            return self._decode(proba, labels)
         return self.classes_[proba.argmax(axis=1)]
 
     def predict_proba(self, X):
@@ -503,7 +507,7 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         if len(self.classes_) == 1:
             # One class seen: it is certain.
             return np.ones_like(Z), np.zeros_like(Z)
-        forward = self._net.loss.forward
+        forward = self._model.network.loss.forward
         if self._label_binarizer.y_type_ == "binary":
             # One logistic unit: P(classes_[1]) = s(z), and P(classes_[0]) =
             # 1 - s(z) = s(-z), which stays accurate where s(z) rounds to 1.
@@ -604,7 +608,7 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
     ):
         _init_parameters(self, locals())
 
-    def _validate_targets(self, y, incremental, reset):
+    def _target_encoding(self, y, labels, same_classes):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and (y < 0).any():
@@ -612,12 +616,12 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
                 "loss='poisson' requires non-negative targets y (counts or rates); "
                 f"got a minimum of {y.min()}."
             )
-        return self.loss
+        return None, self.loss
 
-    def _encode_targets(self, y):
+    def _encode_targets(self, y, labels):
         return y.reshape(len(y), -1)
 
-    def _score_output(self, y_true, output, sample_weight) -> float:
+    def _score_output(self, y_true, output, sample_weight, labels) -> float:
         return r2_score(y_true, self._values(output), sample_weight=sample_weight)
 
     @staticmethod
@@ -643,7 +647,7 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._train(X, y, sample_weight, Mode.PARTIAL)
 
     def predict(self, X):
         """Predict using the multilayer perceptron.

@@ -10,8 +10,8 @@ m, L, n[l]                  ``m, L, n[l]``      int               ``n = layer_si
 A[0] = X                    ``A[0]``            (n[0], m)         one column per sample
 W[l], b[l]                  ``W[l], b[l]``      (n[l], n[l-1]),   ``W[0] = b[0] = None``
                                                 (n[l], 1)
-Z[l] = W[l] A[l-1] + b[l]   ``Z[l]``            (n[l], m)         always pre-activation
-A[l] = g[l](Z[l])           ``A[l]``            (n[l], m)         always post-activation
+Z[l] = W[l] A[l-1] + b[l]   ``Z[l]``            (n[l], m)         pre-activation (see below)
+A[l] = g[l](Z[l])           ``A[l]``            (n[l], m)         post-activation
 dZ[l], dA[l-1], dW[l], db   ``dZ[l]`` ...       like the primal   ``d`` = derivative of J
 s (sample weights)          ``sample_weight``   (m,)              ``S = sum(s)``
 Y                           ``Y``               (n[L], m)         one-hot / indicator / real
@@ -21,6 +21,13 @@ lambda                      ``alpha``           float             L2 strength
 The list index is the layer number ``l`` in every list here: ``Z[0]`` is
 unused, ``A[0]`` is the input, ``W[1]`` maps the input to the first hidden
 layer, ``W[L]`` the last hidden layer to the output.
+
+``Z[l]`` holds the pre-activation while layer ``l`` is computed. Where a
+hidden layer's derivative needs only its output (relu, tanh, logistic, ...),
+training (:meth:`Workspace.for_network`) and prediction
+(:meth:`Cache.for_inference`) give ``Z[l]`` and ``A[l]`` one buffer: ``g[l]``
+then overwrites ``Z[l]`` with ``A[l]``, and after the forward pass both names
+hold the post-activation. The output's ``Z[L]`` (the logits) is always kept.
 
 The cost of a weighted sample is scikit-learn's
 
@@ -54,7 +61,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,6 +69,7 @@ from numpy.typing import NDArray
 from scipy.linalg.blas import get_blas_funcs
 
 from ._activations import ACTIVATIONS
+from ._arrays import ArrayOps, array_ops
 from ._losses import LOSSES, OutputLoss
 
 __all__ = [
@@ -150,6 +158,9 @@ class Network:
         ``g[l]`` is layer ``l``'s activation (``g[0]`` is None); ``g[L]``
         is the output activation, whose gradient comes from the loss.
     loss : OutputLoss
+    ops : ArrayOps
+        The array operations training applies to ``theta`` (the seam for a
+        second array namespace, see :mod:`scratchmlp._arrays`).
     """
 
     def __init__(
@@ -173,6 +184,7 @@ class Network:
         if theta is None:
             theta = np.zeros(n_parameters(self.layer_sizes), dtype=dtype)
         self.theta = theta
+        self.ops: ArrayOps = array_ops(theta)
         self.W, self.b = parameter_views(theta, self.layer_sizes)
 
     @property
@@ -180,7 +192,7 @@ class Network:
         """The floating dtype of the parameters and of every computation."""
         return self.theta.dtype
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         """A network with the same structure and a copy of the parameters."""
         return Network(
             self.layer_sizes,
@@ -247,7 +259,7 @@ class Cache:
         return self.A[l - 1] if self.D[l - 1] is None else self.A_dropped[l - 1]
 
     @classmethod
-    def empty(cls, layer_sizes: Sequence[int], m: int, dtype) -> "Cache":
+    def empty(cls, layer_sizes: Sequence[int], m: int, dtype) -> Cache:
         """Newly allocated buffers for a batch of ``m`` samples."""
         n = layer_sizes
         Z = [None] + [np.empty((n[l], m), dtype=dtype) for l in range(1, len(n))]
@@ -255,7 +267,7 @@ class Cache:
         return cls(Z, A)
 
     @classmethod
-    def for_inference(cls, layer_sizes: Sequence[int], m: int, dtype) -> "Cache":
+    def for_inference(cls, layer_sizes: Sequence[int], m: int, dtype) -> Cache:
         """Buffers for prediction: half the memory, no backward pass possible.
 
         Each hidden ``A[l]`` is computed in place over ``Z[l]`` (the two names
@@ -361,7 +373,7 @@ class Workspace:
         self.grad = Gradient(n, dtype)
 
     @classmethod
-    def for_network(cls, net: "Network", max_m: int) -> "Workspace":
+    def for_network(cls, net: Network, max_m: int) -> Workspace:
         """The buffers for training ``net`` on batches of up to ``max_m`` samples.
 
         A hidden layer whose activation's derivative is a function of its
@@ -415,7 +427,7 @@ def _is_sparse(A) -> bool:
     return type(A) is not np.ndarray and sp.issparse(A)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def blas_axpy(dtype: np.dtype):
     """scipy's BLAS ``axpy`` (``y += a x`` in place) for ``dtype``, looked up once."""
     return get_blas_funcs("axpy", dtype=dtype)
@@ -486,14 +498,14 @@ def dense_backward(
     else:
         np.matmul(dZ, A_prev.T, out=dW)
     if l2:
-        _axpy(l2, W, dW)
+        _add_scaled(l2, W, dW)
     dZ.sum(axis=1, keepdims=True, out=db)
     if dA_prev is not None:
         np.matmul(W.T, dZ, out=dA_prev)
     return dA_prev
 
 
-def _axpy(a: float, x: NDArray, y: NDArray) -> None:
+def _add_scaled(a: float, x: NDArray, y: NDArray) -> None:
     """``y += a * x`` in one pass, without a temporary (BLAS axpy on contiguous arrays)."""
     if x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype:
         # ravel() of a contiguous array is a view: BLAS updates y in place.

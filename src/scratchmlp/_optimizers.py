@@ -162,11 +162,6 @@ class Optimizer(ABC):
         return state
 
 
-def _axpy(theta: NDArray):
-    """BLAS ``y += a x`` for theta's dtype: in place, one pass, no temporary."""
-    return blas_axpy(theta.dtype)
-
-
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum.
 
@@ -203,7 +198,7 @@ class SGD(Optimizer):
 
     def _update(self, theta, grad):
         lr, mu, v = self.learning_rate, self.momentum, self.velocity
-        axpy = _axpy(theta)
+        axpy = blas_axpy(theta.dtype)
         v *= mu
         axpy(grad, v, a=-lr)  # v = mu v - lr grad
         if self.nesterov:
@@ -240,7 +235,7 @@ class RMSprop(Optimizer):
         self.v = np.zeros_like(theta)
 
     def _update(self, theta, grad):
-        axpy, scratch, v = _axpy(theta), self._scratch(theta), self.v
+        axpy, scratch, v = blas_axpy(theta.dtype), self._scratch(theta), self.v
         np.square(grad, out=scratch)
         v *= self.rho
         axpy(scratch, v, a=1 - self.rho)
@@ -292,7 +287,7 @@ class Adam(Optimizer):
         self.step_size = self.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         # Nine passes over the parameters and no allocation: once m has it,
         # grad is free to hold grad^2, then the direction m / (sqrt(v) + eps).
-        axpy = _axpy(theta)
+        axpy = blas_axpy(theta.dtype)
         m *= b1
         axpy(grad, m, a=1 - b1)
         np.square(grad, out=grad)

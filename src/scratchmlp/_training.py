@@ -1,24 +1,38 @@
-"""Mini-batch training: batches, epochs, stopping rules, curves.
+"""The training driver: one function, :func:`train`, for every solver.
 
-The loop is split into the steps a reader looks for: :func:`iter_batches`
-(which samples), :func:`run_epoch` (one pass over them),
-:func:`record_epoch` (curves and the no-improvement count) and
-:func:`train_stochastic` (epochs until a stopping rule). Nothing here knows
-about scikit-learn: validation scores come in as a function, and the outcome
-goes back as a value for the estimator to turn into warnings or errors.
+Training is a function of (model, data, solver, settings) that returns an
+:class:`Outcome`: the final network, its optimizer, its curves and why it
+stopped. The estimator validates the data, calls :func:`train` on a new model
+or on a copy of the fitted one, and keeps the outcome's model in one
+assignment: a fit that fails leaves the previous model untouched because
+nothing was assigned.
+
+The steps a reader looks for: :func:`iter_batches` (which samples),
+:func:`run_epoch` (one pass over them), :func:`record_epoch` (curves and the
+no-improvement count), the two solvers, :class:`Stochastic` (epochs of
+mini-batch steps) and :class:`Lbfgs` (scipy's L-BFGS-B, one record per
+iteration), and :func:`train`, which runs either and is the one place that
+handles an interrupt. Nothing here knows about scikit-learn: validation
+scores and callbacks come in as functions, and the outcome goes back as a
+value for the estimator to turn into warnings or errors. Array operations on
+the parameters go through the network's :class:`~scratchmlp._arrays.ArrayOps`
+(see :mod:`scratchmlp._arrays`).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
-from typing import Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from ._initializers import initialize
+from ._lbfgs import fit_lbfgs
 from ._network import (
     Network,
     Workspace,
@@ -32,25 +46,32 @@ from ._network import (
 __all__ = [
     "TrainingData",
     "TrainingState",
-    "StochasticConfig",
+    "Model",
+    "Origin",
+    "Settings",
+    "Stochastic",
+    "Lbfgs",
+    "Outcome",
     "DivergenceRule",
     "FarRun",
+    "train",
     "epoch_record",
     "iter_batches",
     "shuffled",
     "run_epoch",
     "record_epoch",
-    "train_stochastic",
 ]
 
-# Outcomes of train_stochastic.
+# Why training stopped: Outcome.reason.
 CONTINUE = "continue"  # one epoch of partial_fit done, nothing to report
-CONVERGED = "converged"  # the stopping rule fired
+CONVERGED = "converged"  # the stopping rule fired (L-BFGS: scipy converged)
 STOPPED = "stopped"  # a callback asked to stop
 MAX_ITER = "max_iter"  # max_iter epochs without convergence
+NOT_CONVERGED = "not_converged"  # L-BFGS stopped on a limit or a failed line search
 DIVERGED = "diverged"  # the cost became non-finite after some steps
 EXPLODED = "exploded"  # the cost stayed finite but rose far above its start (DivergenceRule)
 NON_FINITE_INPUT = "non_finite_input"  # non-finite before any step: the data
+INTERRUPTED = "interrupted"  # KeyboardInterrupt; the last recorded epoch is kept
 
 
 def gather_columns(M: NDArray, idx: NDArray, out: NDArray) -> NDArray:
@@ -200,7 +221,7 @@ class DivergenceRule:
         return run.epochs >= self.patience or loss > self.extreme * reference
 
     def subset(self, m: int) -> NDArray:
-        """The (at most ``samples``) sample positions, evenly spread over ``m``, the rule computes on."""
+        """The sample positions the rule computes on: at most ``samples``, spread over ``m``."""
         return np.unique(np.linspace(0, m - 1, min(m, self.samples)).astype(np.intp))
 
     def reference(self, net: Network, data: TrainingData, workspace: Workspace,
@@ -264,20 +285,31 @@ class FarRun:
 
 
 @dataclass
-class StochasticConfig:
-    """The estimator parameters the mini-batch loop needs."""
+class Settings:
+    """What the epoch record and the stopping rules need, for every solver.
 
-    batch_size: int
+    Attributes
+    ----------
+    max_iter : int
+        Epochs (stochastic solvers) or iterations (L-BFGS) at most.
+    tol : float
+        Improvement below which an epoch counts as none (L-BFGS: scipy's ``gtol``).
+    alpha : float
+        L2 strength in the cost (0 for AdamW, which decays the weights itself).
+    n_iter_no_change : float
+        Epochs without improvement before the stopping rule fires.
+    early_stopping : bool
+        Judge improvement on the validation score and end on its best epoch.
+    verbose : bool
+        Print each epoch's loss.
+    """
+
     max_iter: int
-    shuffle: bool
     tol: float
-    n_iter_no_change: float
     alpha: float
+    n_iter_no_change: float = math.inf
     early_stopping: bool = False
-    incremental: bool = False
     verbose: bool = False
-    dropout: list | None = None  # drop probability p[l] by layer, or None
-    divergence: DivergenceRule | None = DivergenceRule()  # None: only the non-finite rule
 
 
 @dataclass
@@ -317,7 +349,7 @@ class TrainingState:
     far_run: FarRun | None = None
     divergence: dict | None = None
 
-    def copy(self) -> "TrainingState":
+    def copy(self) -> TrainingState:
         """A copy to train on: new lists, shared records.
 
         The per-epoch records are never changed once appended, and
@@ -337,6 +369,85 @@ class TrainingState:
         if self.early_stopping:
             self.best_validation_score = -np.inf
             self.best_loss = None
+
+
+@dataclass
+class Model:
+    """What training changes: the network, its curves and (stochastic solvers) the optimizer.
+
+    :func:`train` updates these objects in place and returns them in its
+    :class:`Outcome`; the caller gives it new objects or copies of the ones
+    it keeps.
+    """
+
+    network: Network
+    state: TrainingState
+    optimizer: object | None = None
+
+
+class Origin:
+    """The parameters a training call started from, without a copy of them.
+
+    Training falls back to them after a divergence in its first epochs. They
+    are the previous model's (:meth:`kept`: warm start and partial_fit, whose
+    caller keeps that model), or those of a new network, drawn again from the
+    generator state that drew them (:meth:`drawn`): either way training holds
+    no extra parameter vector.
+    """
+
+    def __init__(self, theta: NDArray | None = None, draw: tuple | None = None) -> None:
+        self._theta = theta
+        self._draw = draw
+
+    @classmethod
+    def kept(cls, theta: NDArray) -> Origin:
+        """Parameters that the caller keeps unchanged during training."""
+        return cls(theta=theta)
+
+    @classmethod
+    def drawn(cls, net: Network, rng: np.random.RandomState, scheme: str, output_like: str):
+        """Draw ``net``'s initial parameters from ``rng`` (in place), remembering how."""
+        draw = (rng.get_state(), scheme, output_like)
+        initialize(net, rng, scheme, output_like=output_like)
+        return cls(draw=draw)
+
+    def theta(self, net: Network) -> NDArray:
+        """The starting parameters, of ``net``'s layout."""
+        if self._theta is not None:
+            return self._theta
+        rng_state, scheme, output_like = self._draw
+        again, rng = net.copy(), np.random.RandomState()
+        rng.set_state(rng_state)
+        initialize(again, rng, scheme, output_like=output_like)
+        return again.theta
+
+
+@dataclass
+class Outcome:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    model : Model
+        The trained network (the best epoch's with early stopping), its
+        optimizer and its curves. After ``"non_finite_input"`` it holds the
+        starting parameters and is not meant to be kept.
+    reason : str
+        Why training stopped: ``"continue"`` (partial_fit's one epoch),
+        ``"converged"``, ``"stopped"`` (a callback), ``"max_iter"``,
+        ``"not_converged"`` (L-BFGS, see ``message``), ``"diverged"``,
+        ``"non_finite_input"`` or ``"interrupted"``.
+    message : str or None
+        scipy's message for L-BFGS.
+    interrupt : KeyboardInterrupt or None
+        The interrupt, for the caller to raise again once it has kept the
+        model of the last recorded epoch.
+    """
+
+    model: Model
+    reason: str
+    message: str | None = None
+    interrupt: BaseException | None = None
 
 
 def iter_batches(m: int, batch_size: int, order: NDArray | None = None) -> Iterator:
@@ -433,9 +544,7 @@ def epoch_record(
     }
 
 
-def record_epoch(
-    state: TrainingState, record: dict, config: StochasticConfig, net: Network
-) -> None:
+def record_epoch(state: TrainingState, record: dict, settings: Settings, net: Network) -> None:
     """Append the epoch's ``record`` to the curves and count non-improvement.
 
     Without early stopping an epoch counts as an improvement when the
@@ -451,17 +560,17 @@ def record_epoch(
     if state.validation_scores is not None:
         state.validation_scores.append(val_score)
         state.validation_loss_curve.append(record["val_loss"])
-    if config.verbose:
+    if settings.verbose:
         print("Iteration %d, loss = %.8f" % (state.n_iter, loss))
         if val_score is not None:
             print("Validation score: %f" % val_score)
-    if config.early_stopping:
-        improved = val_score >= state.best_validation_score + config.tol
+    if settings.early_stopping:
+        improved = val_score >= state.best_validation_score + settings.tol
         if val_score > state.best_validation_score:
             state.best_validation_score = val_score
-            state.best_theta = net.theta.copy()
+            state.best_theta = net.ops.copy(net.theta)
     else:
-        improved = loss <= state.best_loss - config.tol
+        improved = loss <= state.best_loss - settings.tol
         state.best_loss = min(state.best_loss, loss)
     state.no_improvement_count = 0 if improved else state.no_improvement_count + 1
 
@@ -487,42 +596,28 @@ class Checkpoint:
     def save(self, net: Network, optimizer, keep_previous: bool = False) -> None:
         """Checkpoint the start of a new epoch (``keep_previous``: keep the last one too)."""
         if self.theta is None:
-            self.theta = net.theta.copy()
+            self.theta = net.ops.copy(net.theta)
         else:
             if keep_previous:
                 # Swap the buffers: the old checkpoint becomes ``previous``.
-                spare = self.previous if self.previous is not None else np.empty_like(self.theta)
+                spare = self.previous
+                if spare is None:
+                    spare = net.ops.empty_like(self.theta)
                 self.previous, self.theta = self.theta, spare
             else:
                 self.previous = None
-            np.copyto(self.theta, net.theta)
+            net.ops.copy_into(self.theta, net.theta)
         self.optimizer_state = optimizer.snapshot(into=self.optimizer_state)
 
     def restore(self, net: Network, optimizer) -> None:
         """Go back to the start of the current epoch."""
-        np.copyto(net.theta, self.theta)
+        net.ops.copy_into(net.theta, self.theta)
         optimizer.restore(self.optimizer_state)
 
 
-def _start_parameters(start_theta) -> NDArray:
-    """The parameters at the start of the call: an array, or a function returning it."""
-    return start_theta() if callable(start_theta) else start_theta
-
-
-def _data_at_fault(net, data, failed, workspace, alpha, start_theta) -> bool:
-    """Whether the failing batch is non-finite already at the call's starting parameters.
-
-    Then the data (e.g. a feature at 1e300), not the optimizer, is at fault.
-    """
-    if failed is None:
-        return False  # the cost stayed finite; the parameters overflowed
-    theta = net.theta.copy()
-    np.copyto(net.theta, _start_parameters(start_theta))
-    J = _batch_cost(net, data, failed, workspace, alpha)
-    np.copyto(net.theta, theta)
-    return not np.isfinite(J)
-
-
+# --------------------------------------------------------------------------
+# After a divergence.
+# --------------------------------------------------------------------------
 def _batch_cost(net: Network, data: TrainingData, idx, workspace: Workspace, alpha: float):
     """The cost ``J`` of the batch ``idx`` at the current parameters (no gradient)."""
     A0, Y, s = data.batch(idx, workspace)
@@ -532,12 +627,26 @@ def _batch_cost(net: Network, data: TrainingData, idx, workspace: Workspace, alp
 def _finite_on(net: Network, data: TrainingData, workspace: Workspace, alpha: float) -> bool:
     """Whether the cost of every batch of the training data is finite."""
     return all(
-        np.isfinite(_batch_cost(net, data, idx, workspace, alpha))
+        math.isfinite(_batch_cost(net, data, idx, workspace, alpha))
         for idx in iter_batches(data.m, workspace.max_m)
     )
 
 
-def _fall_back(net, optimizer, state, data, workspace, config, checkpoint, start_theta) -> None:
+def _data_at_fault(net, data, failed, workspace, alpha, origin: Origin) -> bool:
+    """Whether the failing batch is non-finite already at the call's starting parameters.
+
+    Then the data (e.g. a feature at 1e300), not the optimizer, is at fault.
+    """
+    if failed is None:
+        return False  # the cost stayed finite; the parameters overflowed
+    theta = net.ops.copy(net.theta)
+    net.ops.copy_into(net.theta, origin.theta(net))
+    J = _batch_cost(net, data, failed, workspace, alpha)
+    net.ops.copy_into(net.theta, theta)
+    return not math.isfinite(J)
+
+
+def _fall_back(net, optimizer, state, data, workspace, alpha, checkpoint, origin) -> None:
     """After a divergence, go back to the latest parameters finite on the training data.
 
     The candidates are the parameters at the start of the failing epoch, of
@@ -548,14 +657,14 @@ def _fall_back(net, optimizer, state, data, workspace, config, checkpoint, start
     state at the start of the failing epoch, where its moments are finite.
     """
     checkpoint.restore(net, optimizer)
-    if _finite_on(net, data, workspace, config.alpha):
+    if _finite_on(net, data, workspace, alpha):
         return
     if checkpoint.previous is not None:
-        np.copyto(net.theta, checkpoint.previous)
-        if _finite_on(net, data, workspace, config.alpha):
+        net.ops.copy_into(net.theta, checkpoint.previous)
+        if _finite_on(net, data, workspace, alpha):
             _drop_last_epoch(state, data.m)
             return
-    np.copyto(net.theta, _start_parameters(start_theta))
+    net.ops.copy_into(net.theta, origin.theta(net))
     while state.n_iter > 0:
         _drop_last_epoch(state, data.m)
 
@@ -573,149 +682,13 @@ def _drop_last_epoch(state: TrainingState, m: int) -> None:
     state.loss = state.loss_curve[-1] if state.loss_curve else None
 
 
-def _stopping_message(config: StochasticConfig) -> str:
-    what = "Validation score" if config.early_stopping else "Training loss"
+def _stopping_message(settings: Settings) -> str:
+    what = "Validation score" if settings.early_stopping else "Training loss"
     return "%s did not improve more than tol=%f for %d consecutive epochs." % (
         what,
-        config.tol,
-        config.n_iter_no_change,
+        settings.tol,
+        settings.n_iter_no_change,
     )
-
-
-def train_stochastic(
-    net: Network,
-    optimizer,
-    data: TrainingData,
-    config: StochasticConfig,
-    state: TrainingState,
-    rng: np.random.RandomState,
-    validate: Callable[[Network], tuple[float, float]] | None = None,
-    on_epoch_end: Callable[[dict], bool] | None = None,
-    start_theta: NDArray | Callable[[], NDArray] | None = None,
-) -> str:
-    """Train ``net`` in place with mini-batches until a stopping rule.
-
-    Parameters
-    ----------
-    net : Network
-    optimizer : SGD or Adam
-    data : TrainingData
-    config : StochasticConfig
-    state : TrainingState
-        Updated in place after each completed epoch.
-    rng : numpy.random.RandomState
-        For the shuffles and the dropout masks.
-    validate : callable ``net -> (val_loss, val_score)``, optional
-        Evaluates the validation set after each epoch; required with early
-        stopping.
-    on_epoch_end : callable ``record -> bool``, optional
-        Called with each epoch's history record; True stops training.
-    start_theta : ndarray of shape (n_params,) or callable, optional
-        The parameters at the start of the call, or a function that returns
-        them, for the caller that keeps them anyway (the estimators train a
-        copy of the previous network, or can draw the initial weights again):
-        training then holds one copy of the parameters fewer. A copy of
-        ``net.theta`` is taken when None.
-
-    Returns
-    -------
-    outcome : str
-        One of ``"continue"`` (an incremental epoch), ``"converged"``,
-        ``"stopped"`` (by ``on_epoch_end``),
-        ``"max_iter"``, ``"diverged"`` (the cost or the parameters became
-        non-finite; ``net`` holds the last finite ones), ``"exploded"``
-        (``config.divergence`` fired: the loss stayed finite but far above
-        its start; ``net``, the optimizer and ``state`` are back where the
-        run of far-above epochs began, and ``state.divergence`` describes
-        it) or ``"non_finite_input"`` (non-finite before any step: the data
-        is at fault; ``net`` is unchanged).
-
-    Raises
-    ------
-    KeyboardInterrupt
-        Propagated, after restoring the parameters of the last completed
-        epoch (``state`` only ever records completed epochs).
-    """
-    batch_size = min(config.batch_size, data.m)
-    workspace = Workspace.for_network(net, batch_size)
-    if start_theta is None:
-        start_theta = net.theta.copy()
-    rule = config.divergence
-    reference = 0.0
-    if rule is not None:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            reference = rule.reference(net, data, workspace, config.alpha, state)
-    outcome = _train_epochs(
-        net, optimizer, data, config, state, rng, validate, on_epoch_end, start_theta,
-        workspace, reference,
-    )
-    if outcome in (CONVERGED, STOPPED, MAX_ITER) and state.far_run is not None:
-        # A fit that ends inside a run of far-above epochs did not come back.
-        _back_before_run(net, optimizer, state, data, workspace, config, start_theta, reference)
-        return EXPLODED
-    return outcome
-
-
-def _train_epochs(
-    net, optimizer, data, config, state, rng, validate, on_epoch_end, start_theta, workspace,
-    reference,
-) -> str:
-    """The epochs of :func:`train_stochastic` (which see) until an outcome."""
-    checkpoint = Checkpoint()
-    max_epochs = 1 if config.incremental else config.max_iter
-    order = np.arange(data.m) if config.shuffle else None
-    for epoch in range(max_epochs):
-        start = time.perf_counter()
-        # The last checkpoint is kept too unless the current parameters
-        # provably cannot overflow on the training data.
-        risky = epoch > 0 and not overflow_free(net, *data.magnitudes(), config.alpha)
-        checkpoint.save(net, optimizer, keep_previous=risky)
-        if config.shuffle:
-            order = shuffled(order, rng)
-        batches = iter_batches(data.m, workspace.max_m, order)
-        try:
-            # Overflow shows in the cost and is handled below; numpy's
-            # warnings would only add noise.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, steps, failed = run_epoch(
-                    net, optimizer, data, batches, workspace, config.alpha, config.dropout, rng
-                )
-                if not (np.isfinite(loss) and np.isfinite(net.theta).all()):
-                    if _data_at_fault(net, data, failed, workspace, config.alpha, start_theta):
-                        np.copyto(net.theta, _start_parameters(start_theta))
-                        return NON_FINITE_INPUT
-                    if _finite_before_run(net, data, workspace, config.alpha, state):
-                        _back_before_run(
-                            net, optimizer, state, data, workspace, config, start_theta, reference
-                        )
-                        return EXPLODED
-                    _fall_back(
-                        net, optimizer, state, data, workspace, config, checkpoint, start_theta
-                    )
-                    return DIVERGED
-                val_loss, val_score = validate(net) if validate is not None else (None, None)
-        except KeyboardInterrupt:
-            # Back to the last recorded epoch: parameters and optimizer state.
-            checkpoint.restore(net, optimizer)
-            raise
-        far = _watch_run(config.divergence, state, loss, reference, checkpoint)
-        state.t += data.m
-        record = epoch_record(
-            state, loss, val_loss, val_score, optimizer.learning_rate,
-            time.perf_counter() - start,
-        )
-        record_epoch(state, record, config, net)
-        optimizer.end_epoch(state.t)
-        if far and _run_diverged(config.divergence, state, loss, reference):
-            _back_before_run(net, optimizer, state, data, workspace, config, start_theta, reference)
-            return EXPLODED
-        if on_epoch_end is not None and on_epoch_end(record):
-            return STOPPED
-        if state.no_improvement_count > config.n_iter_no_change:
-            if optimizer.on_plateau(_stopping_message(config), config.verbose):
-                return CONVERGED
-            state.no_improvement_count = 0
-    return CONTINUE if config.incremental else MAX_ITER
 
 
 def _watch_run(rule, state: TrainingState, loss: float, reference: float, checkpoint) -> bool:
@@ -742,55 +715,300 @@ def _run_diverged(rule, state: TrainingState, loss: float, reference: float) -> 
 
 
 def _finite_before_run(net, data, workspace, alpha, state: TrainingState) -> bool:
-    """After a non-finite cost: whether a run of far-above epochs began at parameters finite on the data.
+    """After a non-finite cost: whether the run of far-above epochs began at finite parameters.
+
+    Finite on the training data, that is.
 
     Leaves those parameters in ``net`` (the fall-back restores others if not).
     ``state.far_run`` is dropped when they are not finite.
     """
     if state.far_run is None:
         return False
-    np.copyto(net.theta, state.far_run.theta)
+    net.ops.copy_into(net.theta, state.far_run.theta)
     if _finite_on(net, data, workspace, alpha):
         return True
     state.far_run = None
     return False
 
 
-def _back_before_run(
-    net: Network, optimizer, state: TrainingState, data: TrainingData, workspace: Workspace,
-    config: StochasticConfig, start_theta, reference: float,
-) -> None:
-    """Fall back from the run of far-above epochs ``state.far_run``: parameters, optimizer, records.
+# --------------------------------------------------------------------------
+# The driver and its two solvers.
+# --------------------------------------------------------------------------
+class _Run:
+    """One call of :func:`train`: what both solvers share (the record, validation, callbacks)."""
 
-    Back to the start of the run's first epoch: its parameters, the
-    optimizer's state and the records then, even those of earlier
-    ``partial_fit`` calls; ``n_iter`` (this call's epochs) loses the run's
-    epochs of this call. An epoch's loss averages the cost along its steps,
-    so the parameters it started from can already be far above (with one
-    step per epoch they are exactly what the loss measured): when their cost
-    on :meth:`DivergenceRule.subset` is far above too, a ``fit`` goes back to
-    the parameters it started from, as the non-finite fall-back does, and
-    drops all its epochs. ``state.divergence`` then describes the run.
+    def __init__(self, model, data, settings, origin, validate, on_epoch_end) -> None:
+        self.model, self.data, self.settings = model, data, settings
+        self.net, self.state = model.network, model.state
+        self.origin = origin
+        self._validate, self._on_epoch_end = validate, on_epoch_end
+
+    def validate(self) -> tuple:
+        """``(val_loss, val_score)`` of the current parameters, or ``(None, None)``."""
+        return self._validate(self.net) if self._validate is not None else (None, None)
+
+    def record(self, loss, learning_rate, seconds, validation) -> dict:
+        """Append the epoch that just ended to the curves; return its record."""
+        record = epoch_record(self.state, loss, *validation, learning_rate, seconds)
+        record_epoch(self.state, record, self.settings, self.net)
+        return record
+
+    def notify(self, record) -> bool:
+        """Call the callbacks; True when one asks to stop."""
+        return self._on_epoch_end is not None and bool(self._on_epoch_end(record))
+
+
+@dataclass
+class Stochastic:
+    """The mini-batch solvers (sgd, adam, rmsprop, adamw): a step per batch, epochs until a rule.
+
+    Attributes
+    ----------
+    batch_size : int
+    rng : numpy.random.RandomState
+        For the shuffles and the dropout masks.
+    shuffle : bool
+    dropout : list of float or None
+        The drop probability ``p[l]`` of each layer.
+    one_epoch : bool
+        partial_fit: one epoch, and no ``max_iter`` to report.
     """
-    run, rule = state.far_run, config.divergence
-    first_epoch = len(run.before.history) + 1
-    np.copyto(net.theta, run.theta)
-    optimizer.restore(run.optimizer_state)
-    dropped = len(state.loss_curve) - len(run.before.loss_curve)
-    n_iter = max(state.n_iter - dropped, 0)
-    for f in fields(TrainingState):
-        setattr(state, f.name, getattr(run.before, f.name))
-    state.n_iter = n_iter
-    if not config.incremental and n_iter > 0:
+
+    batch_size: int
+    rng: np.random.RandomState
+    shuffle: bool = True
+    dropout: list | None = None
+    one_epoch: bool = False
+    divergence: DivergenceRule | None = DivergenceRule()  # None: only the non-finite rule
+    # R of the divergence rule, computed once per call.
+    _reference: float = field(default=0.0, init=False, repr=False)
+    # Where an interrupt goes back to: the checkpoint of the epoch in progress.
+    _checkpoint: Checkpoint | None = field(default=None, init=False, repr=False)
+    _in_epoch: bool = field(default=False, init=False, repr=False)
+
+    def run(self, run: _Run) -> tuple[str, str | None]:
+        """Epochs until a stopping rule; ``(reason, None)``."""
+        net, data, settings = run.net, run.data, run.settings
+        batch_size = min(self.batch_size, data.m)
+        workspace = Workspace.for_network(net, batch_size)
+        if run.origin is None:
+            run.origin = Origin.kept(net.ops.copy(net.theta))
+        if self.divergence is not None:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self._reference = self.divergence.reference(
+                    net, data, workspace, settings.alpha, run.state
+                )
+        reason = self._epochs(run, workspace)
+        if reason in (CONVERGED, STOPPED, MAX_ITER) and run.state.far_run is not None:
+            # A fit that ends inside a run of far-above epochs did not come back.
+            self._back_before_run(run, workspace)
+            return EXPLODED, None
+        return reason, None
+
+    def _epochs(self, run: _Run, workspace: Workspace) -> str:
+        """The epochs of :meth:`run` until a reason to stop."""
+        net, data, settings = run.net, run.data, run.settings
+        self._checkpoint, self._in_epoch = Checkpoint(), False
+        order = net.ops.arange(data.m) if self.shuffle else None
+        for epoch in range(1 if self.one_epoch else settings.max_iter):
+            # The last checkpoint is kept too unless the current parameters
+            # provably cannot overflow on the training data.
+            risky = epoch > 0 and not overflow_free(net, *data.magnitudes(), settings.alpha)
+            self._checkpoint.save(net, run.model.optimizer, keep_previous=risky)
+            self._in_epoch = True
+            if self.shuffle:
+                order = shuffled(order, self.rng)
+            reason = self._epoch(run, iter_batches(data.m, workspace.max_m, order), workspace)
+            if reason is not None:
+                return reason
+        return CONTINUE if self.one_epoch else MAX_ITER
+
+    def _epoch(self, run: _Run, batches, workspace) -> str | None:
+        """One epoch, recorded; the reason to stop after it, or None."""
+        net, optimizer, state, settings = run.net, run.model.optimizer, run.state, run.settings
+        start = time.perf_counter()
+        # Overflow shows in the cost and is handled here; numpy's warnings
+        # would only add noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            J = _spread_cost(net, data, rule.subset(data.m), workspace, config.alpha)
-        if not J <= rule.factor * reference:  # far above, or not finite
-            np.copyto(net.theta, _start_parameters(start_theta))
-            while state.n_iter > 0:
-                _drop_last_epoch(state, data.m)
-    state.divergence = {
-        "epoch": first_epoch,
-        "start_loss": state.start_loss,
-        "reference": reference,
-        "peak": run.peak,
-    }
+            loss, _, failed = run_epoch(
+                net, optimizer, run.data, batches, workspace, settings.alpha, self.dropout,
+                self.rng,
+            )
+            if not (math.isfinite(loss) and net.ops.all_finite(net.theta)):
+                return self._diverged(run, failed, workspace)
+            validation = run.validate()
+        far = _watch_run(self.divergence, state, loss, self._reference, self._checkpoint)
+        state.t += run.data.m
+        record = run.record(
+            loss, optimizer.learning_rate, time.perf_counter() - start, validation
+        )
+        self._in_epoch = False
+        optimizer.end_epoch(state.t)
+        if far and _run_diverged(self.divergence, state, loss, self._reference):
+            self._back_before_run(run, workspace)
+            return EXPLODED
+        if run.notify(record):
+            return STOPPED
+        if state.no_improvement_count > settings.n_iter_no_change:
+            if optimizer.on_plateau(_stopping_message(settings), settings.verbose):
+                return CONVERGED
+            state.no_improvement_count = 0
+        return None
+
+    def _diverged(self, run: _Run, failed, workspace) -> str:
+        net, alpha = run.net, run.settings.alpha
+        if _data_at_fault(net, run.data, failed, workspace, alpha, run.origin):
+            net.ops.copy_into(net.theta, run.origin.theta(net))
+            return NON_FINITE_INPUT
+        if _finite_before_run(net, run.data, workspace, alpha, run.state):
+            self._back_before_run(run, workspace)
+            return EXPLODED
+        _fall_back(
+            net, run.model.optimizer, run.state, run.data, workspace, alpha,
+            self._checkpoint, run.origin,
+        )
+        return DIVERGED
+
+    def _back_before_run(self, run: _Run, workspace: Workspace) -> None:
+        """Fall back from the run of far-above epochs ``state.far_run``.
+
+        Parameters, optimizer and records.
+
+        Back to the start of the run's first epoch: its parameters, the
+        optimizer's state and the records then, even those of earlier
+        ``partial_fit`` calls; ``n_iter`` (this call's epochs) loses the run's
+        epochs of this call. An epoch's loss averages the cost along its steps,
+        so the parameters it started from can already be far above (with one
+        step per epoch they are exactly what the loss measured): when their cost
+        on :meth:`DivergenceRule.subset` is far above too, a ``fit`` goes back to
+        the parameters it started from, as the non-finite fall-back does, and
+        drops all its epochs. ``state.divergence`` then describes the run.
+        """
+        net, state, data, rule = run.net, run.state, run.data, self.divergence
+        far_run = state.far_run
+        first_epoch = len(far_run.before.history) + 1
+        net.ops.copy_into(net.theta, far_run.theta)
+        run.model.optimizer.restore(far_run.optimizer_state)
+        dropped = len(state.loss_curve) - len(far_run.before.loss_curve)
+        n_iter = max(state.n_iter - dropped, 0)
+        for f in fields(TrainingState):
+            setattr(state, f.name, getattr(far_run.before, f.name))
+        state.n_iter = n_iter
+        if not self.one_epoch and n_iter > 0:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                J = _spread_cost(net, data, rule.subset(data.m), workspace, run.settings.alpha)
+            if not J <= rule.factor * self._reference:  # far above, or not finite
+                net.ops.copy_into(net.theta, run.origin.theta(net))
+                while state.n_iter > 0:
+                    _drop_last_epoch(state, data.m)
+        state.divergence = {
+            "epoch": first_epoch,
+            "start_loss": state.start_loss,
+            "reference": self._reference,
+            "peak": far_run.peak,
+        }
+
+    def rewind(self, run: _Run) -> None:
+        """After an interrupt: back to the last recorded epoch (parameters and optimizer)."""
+        if self._in_epoch:
+            self._checkpoint.restore(run.net, run.model.optimizer)
+
+
+@dataclass
+class Lbfgs:
+    """Full-batch L-BFGS-B (scipy) on the engine's cost; one record per iteration.
+
+    Attributes
+    ----------
+    max_fun : int
+        Cost evaluations at most.
+    """
+
+    max_fun: int = 15000
+    # The parameters of the last recorded iteration, where an interrupt goes back to.
+    _recorded: NDArray | None = field(default=None, init=False, repr=False)
+
+    def run(self, run: _Run) -> tuple[str, str | None]:
+        """Minimise until scipy stops; ``(reason, scipy's message)``."""
+        net, data, settings, state = run.net, run.data, run.settings, run.state
+        self._recorded = net.ops.copy(net.theta)  # the parameters of the last record
+        stopped, last_time = False, time.perf_counter()
+
+        def on_iteration(loss: float) -> bool:
+            nonlocal stopped, last_time
+            validation = run.validate()
+            now = time.perf_counter()
+            record = run.record(loss, None, now - last_time, validation)
+            last_time = now
+            net.ops.copy_into(self._recorded, net.theta)
+            stopped = run.notify(record)
+            return stopped
+
+        result = fit_lbfgs(
+            net, data.A0, data.Y, data.sample_weight, settings.alpha, settings.max_iter,
+            self.max_fun, settings.tol, on_iteration,
+        )
+        if not (math.isfinite(result.loss) and net.ops.all_finite(net.theta)):
+            return NON_FINITE_INPUT, None
+        # scipy's final point may be a line-search point (after max_fun): its
+        # cost, not the last iteration's, is the fit's loss.
+        state.loss = result.loss
+        state.n_iter = result.n_iter
+        state.best_loss = min(state.loss_curve, default=result.loss)
+        if stopped:
+            return STOPPED, None
+        return (CONVERGED if result.converged else NOT_CONVERGED), result.message
+
+    def rewind(self, run: _Run) -> None:
+        """After an interrupt: back to the last recorded iteration."""
+        if self._recorded is not None:
+            run.net.set_theta(self._recorded)
+
+
+def train(
+    model: Model,
+    data: TrainingData,
+    solver: Stochastic | Lbfgs,
+    settings: Settings,
+    origin: Origin | None = None,
+    validate: Callable[[Network], tuple[float, float]] | None = None,
+    on_epoch_end: Callable[[dict], bool] | None = None,
+) -> Outcome:
+    """Train ``model`` on ``data`` with ``solver`` until a stopping rule; return the outcome.
+
+    Parameters
+    ----------
+    model : Model
+        Trained in place and returned in the outcome: pass new objects or
+        copies (the estimators train a copy of their fitted model). The
+        network's ``ops`` (:mod:`scratchmlp._arrays`) does the array work.
+    data : TrainingData
+    solver : Stochastic or Lbfgs
+    settings : Settings
+    origin : Origin, optional
+        The starting parameters, to fall back to after a divergence; a copy
+        of ``model.network.theta`` is taken when None.
+    validate : callable ``net -> (val_loss, val_score)``, optional
+        Evaluates the validation set after each epoch; required with early
+        stopping.
+    on_epoch_end : callable ``record -> bool``, optional
+        Called with each epoch's history record; True stops training.
+
+    Returns
+    -------
+    outcome : Outcome
+        With early stopping, the network holds the best epoch's parameters.
+        On ``KeyboardInterrupt`` (the one place it is handled) the model is
+        that of the last recorded epoch, bit for bit as if training had
+        stopped there, and ``outcome.interrupt`` holds the interrupt.
+    """
+    run = _Run(model, data, settings, origin, validate, on_epoch_end)
+    try:
+        reason, message = solver.run(run)
+    except KeyboardInterrupt as interrupt:
+        solver.rewind(run)
+        return Outcome(model, INTERRUPTED, interrupt=interrupt)
+    best = model.state.best_theta
+    if settings.early_stopping and best is not None and reason != NON_FINITE_INPUT:
+        model.network.set_theta(best)
+    return Outcome(model, reason, message)

@@ -2,11 +2,15 @@
 
 A callback is any object with a method ``on_epoch_end(estimator, record) ->
 bool``, and optionally ``on_train_begin(estimator)`` and
-``on_train_end(estimator)``, called around each fit or partial_fit. It is called after every epoch (every iteration for ``lbfgs``) with
-the estimator being trained, whose ``coefs_``, ``loss_curve_`` and
-``history_`` are up to date, and ``record``, the epoch's ``history_`` entry
-(``epoch``, ``loss``, ``val_loss``, ``val_score``, ``learning_rate``,
-``seconds``). Returning True stops training after that epoch.
+``on_train_end(estimator)``, called around each fit or partial_fit with the
+estimator. ``on_epoch_end`` is called after every epoch (every iteration
+for ``lbfgs``) with a view of the estimator in training: a stand-in with the
+same parameters whose ``coefs_``, ``loss_curve_`` and ``history_`` are
+those of the model in training (assigning its ``coefs_`` changes that
+model), and ``record``, the epoch's ``history_`` entry (``epoch``,
+``loss``, ``val_loss``, ``val_score``, ``learning_rate``, ``seconds``).
+Returning True stops training after that epoch. The estimator itself
+changes only when the fit ends.
 """
 
 from __future__ import annotations
