@@ -25,13 +25,13 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
 from ._activations import ACTIVATIONS
 from ._initializers import INITIALIZERS, initialize
 from ._lbfgs import fit_lbfgs
 from ._network import Cache, Network, forward, forward_bounded
 from ._optimizers import OPTIMIZERS, make_optimizer
+from ._threads import BlasThreads, fit_probe, lbfgs_probe, prediction_probe
 from ._training import (
     CONVERGED,
     DIVERGED,
@@ -47,32 +47,6 @@ from ._training import (
 from ._version import __version__
 
 __all__ = ["BaseScratchMLP", "DivergenceWarning", "InconsistentVersionWarning"]
-
-
-_SCIPY_BLAS = None
-
-
-def _scipy_blas_limited():
-    """A context in which scipy's own BLAS runs on one thread; numpy's is untouched.
-
-    numpy and scipy wheels each load their own OpenBLAS. scipy's only serves
-    vector-sized work here (L-BFGS-B's updates, the optimizers' axpy), where
-    threads never pay and, beside numpy's pool, contend: measured, an L-BFGS
-    fit of a small network ran 10x faster with scipy's BLAS on one thread.
-    The large matrix products go through numpy and keep all its threads.
-    """
-    global _SCIPY_BLAS
-    if _SCIPY_BLAS is None:
-        controller = ThreadpoolController()
-        own = [
-            info["filepath"]
-            for info in controller.info()
-            if info["user_api"] == "blas"
-            and "scipy" in info["filepath"]
-            and "numpy" not in info["filepath"]
-        ]
-        _SCIPY_BLAS = controller.select(filepath=own)
-    return _SCIPY_BLAS.limit(limits=1)
 
 
 class DivergenceWarning(ConvergenceWarning):
@@ -425,13 +399,14 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             data = TrainingData(A0, Y, sample_weight)
             self._notify_callbacks("on_train_begin")
             try:
-                with _scipy_blas_limited():
+                # BLAS threads for this fit: see scratchmlp._threads.
+                with BlasThreads() as threads:
                     if self.solver == "lbfgs":
-                        self._fit_lbfgs(net, data, validation, first_pass, transaction)
+                        self._fit_lbfgs(net, data, validation, first_pass, transaction, threads)
                     else:
                         self._fit_stochastic(
                             net, data, y, validation, dropout, rng, first_pass, incremental,
-                            transaction, start_theta,
+                            transaction, start_theta, threads,
                         )
             finally:
                 self._notify_callbacks("on_train_end")
@@ -530,7 +505,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
                 hook(self)
 
     # -- lbfgs --------------------------------------------------------------
-    def _fit_lbfgs(self, net, data, validation, first_pass, transaction) -> None:
+    def _fit_lbfgs(self, net, data, validation, first_pass, transaction, threads) -> None:
         if first_pass:
             state = TrainingState(validation=validation is not None)
         else:
@@ -557,6 +532,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             stopped = on_epoch_end is not None and on_epoch_end(record)
             return stopped
 
+        threads.start(lbfgs_probe(net, data.A0, self.max_iter))
         try:
             result = fit_lbfgs(
                 net, data.A0, data.Y, data.sample_weight, self.alpha,
@@ -618,7 +594,7 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _fit_stochastic(
         self, net, data, y, validation, dropout, rng, first_pass, incremental, transaction,
-        start_theta,
+        start_theta, threads,
     ) -> None:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -651,10 +627,17 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
             dropout=dropout,
         )
         self._begin(net, state)
+        threads.start(fit_probe(
+            net, data, config.batch_size, self.shuffle, config.alpha,
+            1 if incremental else config.max_iter,
+            None if validation is None else lambda: self._network_loss(
+                net, validation.X, validation.Y, validation.sample_weight),
+        ))
         try:
             outcome = train_stochastic(
                 net, optimizer, data, config, state, rng,
-                self._evaluator(validation), self._epoch_callback(), start_theta,
+                self._evaluator(validation), threads.each_epoch(self._epoch_callback()),
+                start_theta,
             )
         except KeyboardInterrupt:
             # Keep the last completed epoch (the loop restored it), then let
@@ -783,21 +766,27 @@ class BaseScratchMLP(BaseEstimator, metaclass=ABCMeta):
         chunk = min(get_chunk_n_rows(row_bytes, max_n_rows=m), BaseScratchMLP._PREDICT_CHUNK)
         chunk = max(chunk, 1)
         full = Cache.for_inference(net.layer_sizes, chunk, net.dtype)
-        for rows in gen_batches(m, chunk):
-            A0 = X[rows].T
-            if A0.dtype != net.dtype:
-                with np.errstate(over="ignore"):  # beyond float32: inf, bounded below
-                    A0 = A0.astype(net.dtype)
-            size = A0.shape[1]
-            cache = full if size == chunk else Cache.for_inference(net.layer_sizes, size, net.dtype)
-            with np.errstate(over="ignore", invalid="ignore"):
-                forward(net, A0, cache)
-                if not np.isfinite(cache.Z[net.L]).all():
-                    # Finite but huge input (or a float64 input beyond
-                    # float32's range) overflowed: redo the chunk with each
-                    # layer's input bounded, which saturates the outputs.
-                    forward_bounded(net, A0, cache)
-            yield rows, cache
+        # BLAS threads for this prediction: see scratchmlp._threads.
+        with BlasThreads() as threads:
+            threads.start(prediction_probe(net, X, chunk))
+            for rows in gen_batches(m, chunk):
+                A0 = X[rows].T
+                if A0.dtype != net.dtype:
+                    with np.errstate(over="ignore"):  # beyond float32: inf, bounded below
+                        A0 = A0.astype(net.dtype)
+                size = A0.shape[1]
+                cache = (
+                    full if size == chunk
+                    else Cache.for_inference(net.layer_sizes, size, net.dtype)
+                )
+                with np.errstate(over="ignore", invalid="ignore"):
+                    forward(net, A0, cache)
+                    if not np.isfinite(cache.Z[net.L]).all():
+                        # Finite but huge input (or a float64 input beyond
+                        # float32's range) overflowed: redo the chunk with each
+                        # layer's input bounded, which saturates the outputs.
+                        forward_bounded(net, A0, cache)
+                yield rows, cache
 
     @staticmethod
     def _network_loss(net: Network, X, Y, sample_weight):
