@@ -106,10 +106,10 @@ class _Blas:
         from threadpoolctl import ThreadpoolController
 
         libs = [lc for lc in ThreadpoolController().lib_controllers if lc.user_api == "blas"]
-        # The wheels bundle their own OpenBLAS, named after their package;
+        # The wheels bundle their own OpenBLAS in their package's folder;
         # elsewhere (conda, a system BLAS) both use one library.
-        self.scipy = [lc for lc in libs if "scipy" in lc.filepath and "numpy" not in lc.filepath]
-        own = [lc for lc in libs if "numpy" in lc.filepath]
+        self.scipy = [lc for lc in libs if _bundled_by(lc.filepath, "scipy")]
+        own = [lc for lc in libs if _bundled_by(lc.filepath, "numpy")]
         self.numpy = own or [lc for lc in libs if lc not in self.scipy]
 
     def numpy_threads(self) -> int:
@@ -121,6 +121,12 @@ class _Blas:
         for lc in self.numpy:
             lc.set_num_threads(count)
         return self.numpy_threads() == count
+
+
+def _bundled_by(path: str, package: str) -> bool:
+    """Whether a library lies in a wheel's folder of ``package`` (``numpy.libs``, ``numpy/.dylibs``)."""
+    parts = os.path.normpath(path).split(os.sep)
+    return any(part in (package, package + ".libs") for part in parts[:-1])
 
 
 _BLAS: list = []  # [] until looked up, then [_Blas or None]
@@ -182,8 +188,8 @@ class Probe:
     largest : int
         Multiply-adds of the call's largest product.
     key : tuple
-        Calls with the same key share a verdict (dtype, limit and the
-        products' size, to a factor of 2).
+        Calls with the same key (the dtype and the size of a forward pass, to
+        a factor of 2) and the same limit share a verdict.
     run : callable or None
         One forward pass over a batch of the call's data, to time (None: the
         call is too short to time one).
@@ -211,20 +217,24 @@ def _products(layer_sizes: Sequence[int], columns: int) -> tuple[int, int]:
     return max(sizes) * columns, sum(sizes) * columns
 
 
-def _forward_run(net: Network, A0) -> Callable[[], object]:
-    cache = Cache.for_inference(net.layer_sizes, A0.shape[1], net.dtype)
+def _forward_run(net: Network, inputs: Callable[[], object]) -> Callable[[], None]:
+    """A forward pass over ``inputs()`` (n[0], k), its buffers made on the first run."""
+    made: list = []
 
-    def run():
+    def run() -> None:
+        if not made:
+            A0 = inputs()
+            made.extend([A0, Cache.for_inference(net.layer_sizes, A0.shape[1], net.dtype)])
         with np.errstate(over="ignore", invalid="ignore"):
-            forward(net, A0, cache)
+            forward(net, *made)
 
     return run
 
 
-def _make_probe(net: Network, columns: int, A0, passes, checks=None, signature=None) -> Probe:
+def _make_probe(net: Network, columns: int, inputs, passes, checks=None, signature=None) -> Probe:
     largest, total = _products(net.layer_sizes, columns)
     key = (net.dtype.char, int(math.log2(max(total, 1))))
-    return Probe(largest, key, _forward_run(net, A0), passes, checks, signature)
+    return Probe(largest, key, _forward_run(net, inputs), passes, checks, signature)
 
 
 def _digest(*arrays) -> bytes:
@@ -289,8 +299,9 @@ def fit_probe(
         tuple(net.layer_sizes), tuple(net.activation_names[1:]), net.dtype.char, m, mb,
         shuffle, type(data.A0).__name__, data.sample_weight is not None, validation is not None,
     )
-    A0 = data.A0[:, :mb]  # the batch's layout when gathered: (n[0], mb), samples contiguous
-    return _make_probe(net, mb, A0, 3 * len(range(0, m, mb)) * epochs, checks, signature)
+    passes = 3 * len(range(0, m, mb)) * epochs
+    # The first columns, laid out as a gathered batch: (n[0], mb), samples contiguous.
+    return _make_probe(net, mb, lambda: data.A0[:, :mb], passes, checks, signature)
 
 
 def lbfgs_probe(net: Network, A0, iterations: int) -> Probe:
@@ -302,22 +313,28 @@ def lbfgs_probe(net: Network, A0, iterations: int) -> Probe:
     """
     m = A0.shape[1]
     columns = min(m, LBFGS_PROBE_COLUMNS)
-    return _make_probe(net, m, A0[:, :columns], 3 * iterations * m / columns)
+    return _make_probe(net, m, lambda: A0[:, :columns], 3 * iterations * m / columns)
 
 
-def prediction_probe(net: Network, X, chunk: int) -> Probe | None:
+def prediction_probe(net: Network, X, chunk: int) -> Probe:
     """The probe of a prediction over ``X`` (m, n[0]) in chunks of ``chunk`` rows.
 
-    None when the prediction is too short to time a slice of it: it then
-    uses a fresh verdict of the same size, or one thread.
+    It times its pass over the first rows, at most :data:`PREDICT_PROBE_ROWS`
+    and a :data:`PREDICT_PROBE_SHARE`-th of them; with fewer than
+    :data:`PREDICT_PROBE_MIN_ROWS` such rows it has no pass (``run`` is
+    None), and the prediction uses a fresh verdict of its size, or one thread.
     """
     m = X.shape[0]
     rows = min(PREDICT_PROBE_ROWS, m // PREDICT_PROBE_SHARE)
-    A0 = X[:max(rows, 1)].T
-    if A0.dtype != net.dtype:
-        with np.errstate(over="ignore"):
-            A0 = A0.astype(net.dtype)
-    probe = _make_probe(net, min(chunk, m), A0, m / max(rows, 1))
+
+    def inputs():
+        A0 = X[:rows].T
+        if A0.dtype != net.dtype:
+            with np.errstate(over="ignore"):
+                A0 = A0.astype(net.dtype)
+        return A0
+
+    probe = _make_probe(net, min(chunk, m), inputs, m / max(rows, 1))
     if rows < PREDICT_PROBE_MIN_ROWS:
         probe.run = None
     return probe
@@ -577,7 +594,7 @@ class BlasThreads:
         probe, counts = self.probe, candidate_counts(self.limit)
         began = time.perf_counter()
         times = measure(probe.run, counts, self._set, probe.passes)
-        if not times or self.count is None:
+        if not times or not self.owner:
             return
         best = best_count(times)
         self._learn_switchable(times)
