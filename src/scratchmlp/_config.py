@@ -1,4 +1,4 @@
-"""Library-wide settings in scikit-learn's style: ``get_config``, ``set_config``, ``config_context``.
+"""Library-wide settings, as scikit-learn has them: get_config, set_config, config_context.
 
 As in scikit-learn, the settings are per Python thread: ``set_config`` and
 ``config_context`` change the calling thread's, and a new thread starts from

@@ -124,7 +124,7 @@ class _Blas:
 
 
 def _bundled_by(path: str, package: str) -> bool:
-    """Whether a library lies in a wheel's folder of ``package`` (``numpy.libs``, ``numpy/.dylibs``)."""
+    """Whether a library lies in a wheel's folder of ``package`` (``numpy.libs``, ``numpy/``)."""
     parts = os.path.normpath(path).split(os.sep)
     return any(part in (package, package + ".libs") for part in parts[:-1])
 
