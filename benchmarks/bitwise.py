@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Do numpy's BLAS products give the same bits on 1 and on 2 threads? Ours, as the engine calls them.
+"""Do the engine's BLAS products give the same bits on 1 and on 2 threads?
 
 Usage::
 
@@ -149,9 +149,11 @@ def main(argv=None):
         entry[0] += 1
         if not same:
             entry[1].append(shape)
-    print(f"\n{'what':<10} {'dtype':<8} {'layout':<46} {'cases':>5} {'differ':>6}  shapes that differ")
+    print(f"\n{'what':<10} {'dtype':<8} {'layout':<46} {'cases':>5} {'differ':>6}  "
+          "shapes that differ (n[l] x n[l-1] x columns)")
     for (kind, dtype, layout), (n, diff) in summary.items():
-        shapes = ", ".join("x".join(map(str, s)) for s in diff[:8]) + (" ..." if len(diff) > 8 else "")
+        shapes = ", ".join("x".join(map(str, s)) for s in diff[:8])
+        shapes += " ..." if len(diff) > 8 else ""
         print(f"{kind:<10} {dtype:<8} {layout:<46} {n:>5} {len(diff):>6}  {shapes}")
 
 
