@@ -51,6 +51,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_peer  # noqa: E402  (PyTorch as a peer where installed)
+from busy import busy_core  # noqa: E402
+
 # A huge n_iter_no_change: with tol=0 the stopping rule never fires, so every
 # fit runs exactly max_iter epochs.
 NO_STOP = 10**9
@@ -315,6 +319,7 @@ def versions():
         sklearn=sklearn.__version__,
         scratchmlp=scratchmlp.__version__,
         threadpoolctl=tpc,
+        torch=torch_peer.torch_version(),
     )
 
 
@@ -365,7 +370,8 @@ def print_header(info):
              if la[0] > 0.5 else ""))
     a = info["args"]
     print(f"run      : threads={a['threads']} repeats={a['repeats']} quick={a['quick']} "
-          f"workloads={','.join(a['workloads'])} memory={a['memory']}")
+          f"workloads={','.join(a['workloads'])} memory={a['memory']} busy={a['busy']} "
+          f"thread_policy={a['thread_policy']}")
     print()
 
 
@@ -698,9 +704,12 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
             fit_quiet(Theirs(**wp), X[sub], y[sub])
 
     for k in threads:
-        t_o, t_s, t_g, c_o, c_s = [], [], [], [], []
+        t_o, t_s, t_g, c_o, c_s, t_t = [], [], [], [], [], []
+        peer = torch_peer.make_job(w, X, y, threads=k)  # None without torch
         with threadpool_limits(limits=k):
             gemm_job()  # warm the buffers
+            if peer is not None:
+                torch_peer.warm(peer)
             for _ in range(repeats):
                 dt, est_o = timed(lambda: fit_quiet(Ours(**params), X, y))
                 t_o.append(dt)
@@ -710,6 +719,9 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
                 c_s.append(LAST_CPU[0])
                 dt, _ = timed(gemm_job)
                 t_g.append(dt)
+                if peer is not None:
+                    dt, loss_t = timed(peer)
+                    t_t.append(dt)
         so, ss, sg = stats(t_o), stats(t_s), stats(t_g)
         loss_o, loss_s = float(est_o.loss_), float(est_s.loss_)
         ratio = so["median"] / ss["median"]
@@ -722,6 +734,9 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
                  loss=dict(ours=loss_o, sklearn=loss_s),
                  n_iter=dict(ours=int(est_o.n_iter_), sklearn=int(est_s.n_iter_)),
                  dtype=dict(ours=str(est_o.coefs_[0].dtype), sklearn=str(est_s.coefs_[0].dtype)))
+        if t_t:
+            r["torch"] = dict(stats(t_t), loss=loss_t)
+            r["ours_over_torch"] = so["median"] / r["torch"]["median"]
         res["threads"][k] = r
         same_iter = "equal" if est_o.n_iter_ == est_s.n_iter_ else "DIFFERENT!"
         rel = abs(loss_o - loss_s) / max(abs(loss_s), 1e-300)
@@ -737,6 +752,9 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
               f"loss rel. diff {rel:.2%}")
         print(f"    CPU time (process, median): ours {np.median(c_o):.3f} s, sklearn "
               f"{np.median(c_s):.3f} s, ratio {cpu_ratio:.3f}")
+        if t_t:
+            print(f"    torch    {fmt_t(r['torch'])}   loss {loss_t:.6g}   ratio ours/torch "
+                  f"{r['ours_over_torch']:.3f}")
 
     if w.fit_memory and memory:
         xp, yp = os.path.join(tmpdir, f"{w.name}_X.npy"), os.path.join(tmpdir, f"{w.name}_y.npy")
@@ -899,7 +917,7 @@ def print_summary(results, threads):
     print("=" * 100)
     hdr = (f"{'workload':<9} {'threads':>7} {'ours s':>9} {'sklearn s':>10} {'ratio':>7} "
            f"{'CPU ratio':>9} {'GEMM s':>9} {'ours/GEMM':>10} {'skl/GEMM':>9}  {'loss ours':>10} "
-           f"{'loss skl':>10}")
+           f"{'loss skl':>10} {'torch s':>8} {'ours/torch':>10}")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
@@ -911,9 +929,11 @@ def print_summary(results, threads):
             lo = f"{loss['ours']:.5g}" if loss else ""
             ls = f"{loss['sklearn']:.5g}" if loss else ""
             cpu = f"{t['cpu_ratio']:.3f}" if "cpu_ratio" in t else ""
+            tt = f"{t['torch']['median']:.3f}" if "torch" in t else ""
+            tr = f"{t['ours_over_torch']:.3f}" if "torch" in t else ""
             print(f"{r['name']:<9} {k:>7} {t['ours']['median']:>9.3f} {t['sklearn']['median']:>10.3f} "
                   f"{t['ratio']:>7.3f} {cpu:>9} {t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
-                  f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10}")
+                  f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10} {tt:>8} {tr:>10}")
     mems = [(f"{r['name']} {key.split('_')[1]}", r[key]) for r in results
             for key in ("memory_fit", "memory_predict") if key in r]
     mems += [(f"{r['name']} {m['label']}", m) for r in results for m in r.get("memory_cases", [])]
@@ -940,6 +960,11 @@ def main(argv=None):
                     help="comma-separated subset of W1-f64,W1-f32,W2,W3,W4,W5,W6 (W1 = both W1s)")
     ap.add_argument("--json", default=None, help="write all results to this JSON file")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    ap.add_argument("--busy", action="store_true",
+                    help="run every timing beside a process spinning on one core (busy.py)")
+    ap.add_argument("--thread-policy", default="auto",
+                    help="scratchmlp's thread_policy, 'auto' (the default), 'off', or 'off,auto' "
+                         "to run each workload under both, in that order")
     args = ap.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 3)
 
@@ -961,20 +986,31 @@ def main(argv=None):
     info = dict(machine=cpu_info(), versions=versions(), blas=blas_info(),
                 loadavg_start=os.getloadavg(),
                 args=dict(threads=args.threads, repeats=repeats, quick=args.quick,
+                          busy=args.busy, thread_policy=args.thread_policy,
                           workloads=[w.name for w in all_w], memory=not args.no_memory))
     print_header(info)
     sys.stdout.flush()
 
+    from scratchmlp import config_context
+
     results = []
-    with tempfile.TemporaryDirectory(prefix="scratchmlp_bench_") as tmpdir:
-        for w in all_w:
+    policies = args.thread_policy.split(",")
+    with tempfile.TemporaryDirectory(prefix="scratchmlp_bench_") as tmpdir, \
+            busy_core(args.busy) as spinner:
+        if spinner is not None:
+            print(f"busy     : a process spinning on one core, pid {spinner}\n")
+        for w, policy in [(w, p) for w in all_w for p in policies]:
             t0 = time.perf_counter()
             run = dict(predict=run_predict_workload, memory=run_memory_workload).get(
                 w.kind, run_fit_workload)
-            r = run(w, args.threads, repeats, not args.no_memory, tmpdir)
+            with config_context(thread_policy=policy):
+                r = run(w, args.threads, repeats, not args.no_memory, tmpdir)
+            if len(policies) > 1:
+                r["name"] += f" [{policy}]"
+            r["thread_policy"] = policy
             r["wall_seconds"] = time.perf_counter() - t0
             r["loadavg_end"] = os.getloadavg()
-            print(f"  ({w.name} took {r['wall_seconds']:.1f} s wall; load avg now "
+            print(f"  ({r['name']} took {r['wall_seconds']:.1f} s wall; load avg now "
                   f"{r['loadavg_end'][0]:.2f})")
             sys.stdout.flush()
             results.append(r)
