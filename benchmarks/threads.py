@@ -16,7 +16,10 @@ For each workload and each state of the machine, times the same work with:
   as the first fit of a fresh process.
 
 The cell that matters is ``auto / best``: the policy's median time over the
-better of the two fixed counts' medians (target: at most 1.1). "busy" runs
+better of the two fixed counts' medians (target: at most 1.1). ``CPU ...
+/best`` divides the process CPU times (medians) by those of that same fixed
+count: steadier on a shared machine, and comparable because the policy
+mostly runs on the count that is faster. "busy" runs
 every timing beside a child process spinning on one core
 (``benchmarks/busy.py``), started before and killed after the state's
 timings by its own pid. The order of the modes rotates from repeat to repeat.
@@ -165,11 +168,12 @@ def measure_state(name, job, state, modes, repeats):
     load1 = os.getloadavg()
     med = {m: statistics.median(times[m]) for m in modes}
     cmed = {m: statistics.median(cpu[m]) for m in modes}
-    best = min(med["1"], med["2"])
-    best_cpu = min(cmed["1"], cmed["2"])
+    fixed = min(("1", "2"), key=med.get)  # the faster fixed count, by wall time
+    best, best_cpu = med[fixed], cmed[fixed]
     res = dict(workload=name, state=state, spinner_pid=pid, load_start=load0, load_end=load1,
                times=times, cpu=cpu, median=med, cpu_median=cmed,
-               counts={m: dict(zip(*np.unique(c, return_counts=True))) for m, c in counts.items()},
+               counts={m: {int(k): int(v) for k, v in zip(*np.unique(c, return_counts=True))}
+                       for m, c in counts.items()},
                ratio={m: med[m] / best for m in modes if m.startswith("auto")},
                cpu_ratio={m: cmed[m] / best_cpu for m in modes if m.startswith("auto")})
     return res
