@@ -78,6 +78,8 @@ SMALL_PRODUCT = 4 * 65536
 MARGIN = 0.1
 #: A count this many times slower than one thread is dropped from a measurement.
 DROP = 2.0
+#: Timed runs on one thread, between which the machine's runnable threads are counted.
+IDLE_RUNS = 2
 #: Each timed run repeats the probe's pass for at least this long (seconds).
 RUN_SECONDS = 5e-4
 #: At most this many rounds (one timed run of each count) per measurement.
@@ -168,6 +170,7 @@ class _State:
         self.verdicts: dict = {}  # size key -> _Verdict
         self.switchable: dict = {}  # a fit's exact signature -> bool
         self.log: collections.deque = collections.deque(maxlen=256)  # measurements, for reports
+        self.idle: float | None = None  # the last measurement's idle CPUs
 
 
 _STATE = _State()
@@ -217,24 +220,31 @@ def _products(layer_sizes: Sequence[int], columns: int) -> tuple[int, int]:
     return max(sizes) * columns, sum(sizes) * columns
 
 
-def _forward_run(net: Network, inputs: Callable[[], object]) -> Callable[[], None]:
-    """A forward pass over ``inputs()`` (n[0], k), its buffers made on the first run."""
-    made: list = []
+class _ForwardRun:
+    """A forward pass over ``inputs()`` (n[0], k); its buffers are made on first use."""
 
-    def run() -> None:
-        if not made:
-            A0 = inputs()
-            made.extend([A0, Cache.for_inference(net.layer_sizes, A0.shape[1], net.dtype)])
+    def __init__(self, net: Network, inputs: Callable[[], object]) -> None:
+        self.net, self.inputs, self.made = net, inputs, None
+
+    def prepare(self) -> None:
+        """Make the input and the buffers, and touch them (page faults are not timed)."""
+        if self.made is None:
+            A0 = self.inputs()
+            cache = Cache.for_inference(self.net.layer_sizes, A0.shape[1], self.net.dtype)
+            for buffer in cache.Z[1:] + cache.A[1:]:
+                buffer.fill(0)
+            self.made = (A0, cache)
+
+    def __call__(self) -> None:
+        self.prepare()
         with np.errstate(over="ignore", invalid="ignore"):
-            forward(net, *made)
-
-    return run
+            forward(self.net, *self.made)
 
 
 def _make_probe(net: Network, columns: int, inputs, passes, checks=None, signature=None) -> Probe:
     largest, total = _products(net.layer_sizes, columns)
     key = (net.dtype.char, int(math.log2(max(total, 1))))
-    return Probe(largest, key, _forward_run(net, inputs), passes, checks, signature)
+    return Probe(largest, key, _ForwardRun(net, inputs), passes, checks, signature)
 
 
 def _digest(*arrays) -> bytes:
@@ -307,9 +317,10 @@ def fit_probe(
 def lbfgs_probe(net: Network, A0, iterations: int) -> Probe:
     """The probe of a full-batch (L-BFGS) fit over ``A0`` (n[0], m); it never switches.
 
-    Its products' inner dimension is ``m``, which OpenBLAS splits differently
-    by thread count, so it is not checked; its pass is timed over at most
-    :data:`LBFGS_PROBE_COLUMNS` columns.
+    Its products' inner dimension is all ``m`` samples, which OpenBLAS
+    splits differently by thread count, so it is not checked. Its pass is a
+    forward pass over at most :data:`LBFGS_PROBE_COLUMNS` columns (a third
+    of an L-BFGS evaluation there).
     """
     m = A0.shape[1]
     columns = min(m, LBFGS_PROBE_COLUMNS)
@@ -351,43 +362,58 @@ def _timed(run, reps: int) -> float:
 
 
 def _running_threads() -> tuple[int, int] | None:
-    """Runnable threads right now: ``(all on the machine, this process's)``; None off Linux."""
+    """Runnable threads right now: ``(all on the machine, this process's)``; None off Linux.
+
+    This process's are counted before and after the machine's, and the
+    larger count kept, so that one of its threads going to sleep in between
+    is not taken for another process's.
+    """
     try:
+        ours = _our_running_threads()
         with open("/proc/loadavg", "rb") as f:
             total = int(f.read().split()[3].split(b"/")[0])
-        ours = 0
-        for task in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{task}/stat", "rb") as f:
-                stat = f.read()
-            ours += stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R"
-        return total, ours
+        return total, max(ours, _our_running_threads())
     except (OSError, ValueError, IndexError):
         return None
 
 
-def _idle_cpus(samples: list) -> int | None:
+def _our_running_threads() -> int:
+    ours = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat", "rb") as f:
+                stat = f.read()
+        except FileNotFoundError:  # a thread that just ended
+            continue
+        ours += stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R"
+    return ours
+
+
+def _idle_cpus(samples: list) -> float | None:
     """CPUs free for more threads: usable CPUs, less this thread, less other processes' runnable.
 
-    ``samples`` are :func:`_running_threads` readings; their median counts.
+    ``samples`` are :func:`_running_threads` readings; other processes'
+    runnable threads are averaged over them, so that a process running a
+    fraction of the time takes that fraction of a CPU.
     """
     if not samples or None in samples or not hasattr(os, "sched_getaffinity"):
         return None
-    others = statistics.median(total - ours for total, ours in samples)
-    return int(len(os.sched_getaffinity(0)) - 1 - others)
+    others = statistics.fmean(total - ours for total, ours in samples)
+    return len(os.sched_getaffinity(0)) - 1 - others
 
 
 def measure(run, counts: Sequence[int], set_count: Callable[[int], bool], passes: float) -> dict:
     """Seconds per pass of ``run`` under each count (ascending, ``counts[0] == 1``).
 
     First a few timed runs on one thread, between which the machine's
-    runnable threads are counted: a count that would need more CPUs than
-    other processes leave idle is not tried (on Linux; elsewhere every count
-    is). Then each count left runs until its passes settle (its threads may
-    need a while to get a CPU), for at most :data:`BUDGET_SHARE` of the
-    call's estimated time (``passes`` passes on one thread), and
-    rounds of one timed run per count follow, alternating, until every count
-    is clearly faster or slower than one thread. A count :data:`DROP` times
-    slower than one thread is dropped.
+    runnable threads are counted: a count whose extra threads would not find
+    a CPU idle at least half the time is not tried (on Linux; elsewhere every
+    count is). Each count left then runs until a pass settles (its threads
+    may need a while to get a CPU), within :data:`BUDGET_SHARE` of the
+    call's estimated time (``passes`` passes on one thread), then rounds of
+    one timed run per count, alternating with one thread from the second
+    round on, until every count is clearly faster or slower than one thread.
+    A count :data:`DROP` times slower than one thread is dropped.
 
     Returns
     -------
@@ -396,36 +422,49 @@ def measure(run, counts: Sequence[int], set_count: Callable[[int], bool], passes
     """
     if not set_count(counts[0]):
         return {}
-    samples = [_running_threads()]
-    first = _timed(run, 1)  # also warms the buffers and caches
-    samples.append(_running_threads())
-    reps = max(1, min(64, int(RUN_SECONDS / max(first, 1e-7))))
-    times: dict = {k: [] for k in counts}
-    times[counts[0]].append(_timed(run, reps))
-    samples.append(_running_threads())
-    idle = _idle_cpus(samples)
-    left = [k for k in counts[1:] if idle is None or k - 1 <= idle]
-    one = min(times[counts[0]])
-    budget = min(BUDGET_MAX, max(2 * DROP * one, BUDGET_SHARE * passes * one))
+    one, reps, idle = _one_thread(run)
+    times: dict = {counts[0]: one}
+    budget = min(BUDGET_MAX, max(2 * DROP * min(one), BUDGET_SHARE * passes * min(one)))
     deadline = time.perf_counter() + budget
-    for k in list(left):
-        if not set_count(k) or not _settled(run, DROP * min(times[counts[0]]), deadline):
-            left.remove(k)
+    left = [
+        k for k in counts[1:]
+        if (idle is None or k - 1 <= idle + 0.5)  # its extra threads find a CPU
+        and set_count(k) and _settled(run, DROP * min(one), deadline)
+    ]
     for round_ in range(ROUNDS):
-        if not left or not set_count(counts[0]):
+        if not left:
             break
-        times[counts[0]].append(_timed(run, reps))
-        one = statistics.median(times[counts[0]])
+        if round_ and set_count(counts[0]):
+            one.append(_timed(run, reps))
+        typical = statistics.median(one)
         for k in list(left):
             if not set_count(k):
                 left.remove(k)
                 continue
-            times[k].append(_timed(run, reps))
-            if times[k][-1] > DROP * one:
+            times.setdefault(k, []).append(_timed(run, reps))
+            if times[k][-1] > DROP * typical:
                 left.remove(k)
-        if round_ and all(abs(times[k][-1] / one - 1) > 2 * MARGIN for k in left):
-            break
+        if all(abs(times[k][-1] / typical - 1) > 2 * MARGIN for k in left):
+            break  # every count left is clearly faster or slower
+    _STATE.idle = idle
     return {k: statistics.median(v) for k, v in times.items() if v}
+
+
+def _one_thread(run) -> tuple[list, int, float | None]:
+    """Timed runs on one thread: ``(seconds per pass, repeats per run, idle CPUs)``.
+
+    A first pass warms the buffers and sets the repeats per run; the
+    machine's runnable threads are counted around each run.
+    """
+    samples = [_running_threads()]
+    first = _timed(run, 1)
+    samples.append(_running_threads())
+    reps = max(1, min(64, int(RUN_SECONDS / max(first, 1e-7))))
+    one = []
+    for _ in range(IDLE_RUNS):
+        one.append(_timed(run, reps))
+        samples.append(_running_threads())
+    return one, reps, _idle_cpus(samples)
 
 
 def _settled(run, limit: float, deadline: float) -> bool:
@@ -576,18 +615,24 @@ class BlasThreads:
         self._last_tick = time.perf_counter()
 
     def _confirm(self, verdict: _Verdict) -> bool:
-        """Set a fresh verdict's count; when it is more than one thread, one pass checks it.
+        """Set a fresh verdict's count; when it is more than one thread, a pass checks it.
 
         A machine that became busy makes a pass on several threads much
         slower at once: then measure again rather than run a whole call on
         them. (A machine that became quiet waits for the verdict to expire.)
         """
-        if not self._set(verdict.count):
+        run = self.probe.run
+        if not self._set(verdict.count) or verdict.count == 1 or run is None:
             return True
-        if verdict.count == 1 or self.probe.run is None:
-            return True
+        run.prepare()
         reps = max(1, min(64, int(RUN_SECONDS / max(verdict.seconds, 1e-7))))
-        return _timed(self.probe.run, reps) <= SLOWDOWN * verdict.seconds
+        for _ in range(2):  # the first may wake threads that slept: a second chance
+            seconds = _timed(run, reps)
+            if seconds <= SLOWDOWN * verdict.seconds:
+                return True
+            if seconds > DROP * verdict.seconds:
+                return False
+        return False
 
     def _measure(self) -> None:
         """Time the probe under each candidate count, keep the verdict, set the best."""
@@ -604,7 +649,7 @@ class BlasThreads:
         _STATE.verdicts[key] = _Verdict(best, times[best], time.monotonic() + ttl, ttl)
         _STATE.log.append({
             "key": key, "seconds": times, "count": best, "ttl": ttl,
-            "took": time.perf_counter() - began,
+            "took": time.perf_counter() - began, "idle_cpus": _STATE.idle,
         })
         self._set(best)
 
