@@ -19,33 +19,42 @@ The policy (``scratchmlp.set_config(thread_policy="auto")``, the default):
 2. **A size rule.** When the call's largest product has fewer than
    :data:`SMALL_PRODUCT` multiply-adds, OpenBLAS would run it on one thread
    anyway (its own threshold), so one thread it is, with nothing to measure.
-3. **Measuring.** Otherwise the call times the forward pass of one batch of
-   its own data (training) or of a slice of its rows (prediction) on one
-   thread and on more, alternating, and keeps the faster; more threads must
-   win by :data:`MARGIN`. A count that is :data:`DROP` times slower than one
-   thread is dropped after its first run, so that a busy machine costs one
-   slow pass. The verdict is kept for calls of the same size for
-   :data:`TTL_MIN` seconds, doubled up to :data:`TTL_MAX` each time a new
-   measurement confirms it: a grid search measures a few times, not once per
-   fit.
-4. **Never changing results.** OpenBLAS splits a product's sums differently
-   with one thread and with two for some shapes (large inner dimensions,
-   matrix-vector products, float32's small-matrix kernel), so the bits of a
-   product may depend on the count. A call therefore runs on one count from
-   start to end, unless the fit's own computations (a training batch's cost
-   and gradient, the last, smaller batch, the validation loss and outputs)
-   were checked bit for bit identical under every candidate count. Only such
-   a fit re-measures at the end of an epoch, when the verdict has expired or
-   the epoch ran much slower than the fastest so far, and switches. Either
-   way the model is bitwise the model of one fixed thread count: the count
-   the call started with.
+3. **Measuring.** Otherwise the call times a forward pass over one batch of
+   its own data (training), over its first columns (full-batch training) or
+   over its first rows (prediction) on one thread and on more, alternating,
+   and keeps the faster; more threads must win by :data:`MARGIN`. Around
+   the one-thread runs it counts the machine's runnable threads (Linux): a
+   count whose extra threads would not find a CPU that other processes
+   leave idle at least half the time is not tried, so a busy machine costs
+   nothing to detect. A count gets a short budget to settle (threads that
+   slept may wait for a CPU) and is dropped when :data:`DROP` times slower
+   than one thread. The verdict is kept for calls of the same size for
+   :data:`TTL_MIN` seconds, doubled up to :data:`TTL_MAX` each time a
+   measurement confirms it (a grid search measures a few times, not once
+   per fit); a call reusing a verdict for more threads first times a pass
+   on them, and measures again if the machine became busy.
+4. **Never changing results.** OpenBLAS splits some products' sums
+   differently on one thread and on two (an inner dimension of 784, the
+   last partial batch of a fold, full-batch products over thousands of
+   columns: ``benchmarks/bitwise.py``), so the bits of a product may depend
+   on the count. A call therefore runs on one count from start to end,
+   unless it is a mini-batch fit whose own computations (a full batch's
+   cost and gradient, the last, smaller batch's, the validation loss and
+   outputs) were checked bit for bit identical under every candidate count.
+   Only such a fit measures again at the end of an epoch, when the verdict
+   has expired or the epoch ran :data:`SLOWDOWN` times slower than its
+   fastest, and switches. Either way the model is bitwise the model of one
+   fixed thread count: the count the call started with.
 5. **Concurrency.** threadpoolctl's limits are process-wide. Only the
    region entered first (when no other is active, in any Python thread)
    sets counts; regions entered while it is active run on the count it set
    and change nothing, and it changes nothing while they are inside. The
    caller's counts come back when the last region leaves. The counts are set
    through threadpoolctl, whose OpenBLAS controller lets one Python thread
-   at a time set them: a region in a thread that may not changes nothing.
+   at a time set them: a region in a thread that may not changes nothing
+   (and if such a thread holds the control when the last region leaves,
+   the count stays as the first region set it until that thread's own
+   limits end).
 
 ``thread_policy="off"`` keeps only the first rule's scipy limit: the products
 run on the caller's count.
