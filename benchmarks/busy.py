@@ -2,8 +2,9 @@
 
 ``with busy_core():`` starts a child Python process that spins in a loop
 pinned to one CPU (the last one this process may use), and ends it, by its
-own process id, when the block exits, whether normally, on an exception or on
-Ctrl-C. It stands for whatever else a machine runs (a browser, a test suite,
+own process id, when the block exits, whether normally, on an exception, on
+Ctrl-C or on SIGTERM; should this process die without a chance to (SIGKILL),
+the child sees its parent gone and stops within a fraction of a second. It stands for whatever else a machine runs (a browser, a test suite,
 a neighbour on a cloud host): one core that our threads cannot have.
 
 Used by ``benchmarks/threads.py`` and ``bench.py --busy``.
@@ -18,15 +19,17 @@ import subprocess
 import sys
 import time
 
-#: The child: pin itself to one CPU, then spin until killed.
+#: The child: pin itself to one CPU, then spin until killed, or until its
+#: parent is gone (killed by a signal no handler sees: it must not spin on).
 _SPIN = """
 import os, sys
-cpu = int(sys.argv[1])
+cpu, parent = int(sys.argv[1]), int(sys.argv[2])
 if cpu >= 0 and hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {cpu})
 sys.stdout.write("spinning\\n"); sys.stdout.flush()
-while True:
-    pass
+while os.getppid() == parent:
+    for _ in range(1_000_000):
+        pass
 """
 
 
@@ -56,16 +59,24 @@ def busy_core(enabled: bool = True):
         yield None
         return
     child = subprocess.Popen(
-        [sys.executable, "-c", _SPIN, str(spin_cpu())],
+        [sys.executable, "-c", _SPIN, str(spin_cpu()), str(os.getpid())],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )
+    # SIGTERM (``timeout``, ``kill``) would end this process without running
+    # the ``finally`` below: make it an exception while the child spins.
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         child.stdout.readline()  # it is pinned and spinning
         time.sleep(0.2)  # and the scheduler has seen it
         yield child.pid
     finally:
         _end(child)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _end(child: subprocess.Popen) -> None:
