@@ -4,8 +4,9 @@
 pinned to one CPU (the last one this process may use), and ends it, by its
 own process id, when the block exits, whether normally, on an exception, on
 Ctrl-C or on SIGTERM; should this process die without a chance to (SIGKILL),
-the child sees its parent gone and stops within a fraction of a second. It stands for whatever else a machine runs (a browser, a test suite,
-a neighbour on a cloud host): one core that our threads cannot have.
+the child sees its parent gone and stops within a fraction of a second.
+It stands for whatever else a machine runs (a browser, a test suite, a
+neighbour on a cloud host): one core that our threads cannot have.
 
 Used by ``benchmarks/threads.py`` and ``bench.py --busy``.
 """
