@@ -9,6 +9,7 @@ take the same parameters as :class:`sklearn.neural_network.MLPClassifier` and
 
 from . import callbacks
 from ._base import DivergenceWarning, InconsistentVersionWarning
+from ._config import config_context, get_config, set_config
 from ._gradcheck import check_gradients
 from ._mlp import ScratchMLPClassifier, ScratchMLPRegressor
 from ._onnx import install_skl2onnx_hook as _install_skl2onnx_hook
@@ -24,4 +25,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "check_gradients",
+    "config_context",
+    "get_config",
+    "set_config",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABCMeta, abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,7 +25,6 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
 from . import _inference as inference
 from ._activations import ACTIVATIONS
@@ -33,6 +33,7 @@ from ._initializers import INITIALIZERS
 from ._network import Network
 from ._optimizers import OPTIMIZERS
 from ._prepare import DataSet, Encoding, Mode, Prepared, prepare
+from ._threads import BlasThreads, fit_probe, lbfgs_probe, prediction_probe
 from ._training import (
     CONVERGED,
     DIVERGED,
@@ -51,32 +52,6 @@ from ._training import (
 from ._version import __version__
 
 __all__ = ["BaseScratchMLP", "DivergenceWarning", "InconsistentVersionWarning"]
-
-
-_SCIPY_BLAS = None
-
-
-def _scipy_blas_limited():
-    """A context in which scipy's own BLAS runs on one thread; numpy's is untouched.
-
-    numpy and scipy wheels each load their own OpenBLAS. scipy's only serves
-    vector-sized work here (L-BFGS-B's updates, the optimizers' axpy), where
-    threads never pay and, beside numpy's pool, contend: measured, an L-BFGS
-    fit of a small network ran 10x faster with scipy's BLAS on one thread.
-    The large matrix products go through numpy and keep all its threads.
-    """
-    global _SCIPY_BLAS
-    if _SCIPY_BLAS is None:
-        controller = ThreadpoolController()
-        own = [
-            info["filepath"]
-            for info in controller.info()
-            if info["user_api"] == "blas"
-            and "scipy" in info["filepath"]
-            and "numpy" not in info["filepath"]
-        ]
-        _SCIPY_BLAS = controller.select(filepath=own)
-    return _SCIPY_BLAS.limit(limits=1)
 
 
 class DivergenceWarning(ConvergenceWarning):
@@ -246,11 +221,13 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
         view = self._training_view(prepared)
         self._notify_callbacks("on_train_begin")
         try:
-            with _scipy_blas_limited():
+            # BLAS threads for this fit: see scratchmlp._threads.
+            with BlasThreads() as threads:
+                threads.start(self._thread_probe(prepared, settings, solver))
                 outcome = train(
                     prepared.model, prepared.data, solver, settings, prepared.origin,
                     self._evaluator(prepared.validation, view, prepared.encoding.labels),
-                    self._epoch_callback(view),
+                    threads.each_epoch(self._epoch_callback(view)),
                 )
             self._keep(outcome, prepared)
         finally:
@@ -281,6 +258,25 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
             one_epoch=prepared.mode is Mode.PARTIAL,
         )
         return settings, solver
+
+    def _thread_probe(self, prepared: Prepared, settings: Settings, solver):
+        """What the thread policy times and checks for this fit (see scratchmlp._threads)."""
+        net, data = prepared.model.network, prepared.data
+        if not isinstance(solver, Stochastic):
+            return lbfgs_probe(net, data.A0, self.max_iter)
+        validation, evaluate = prepared.validation, None
+        if validation is not None:
+
+            def evaluate():
+                chunk = self._chunk(net, validation.X.shape[0])
+                return inference.mean_loss(
+                    net, validation.X, validation.Y, validation.sample_weight, chunk
+                )
+
+        epochs = 1 if solver.one_epoch else self.max_iter
+        return fit_probe(
+            net, data, solver.batch_size, solver.shuffle, settings.alpha, epochs, evaluate
+        )
 
     def _batch_size(self, m: int) -> int:
         if self.batch_size == "auto":
@@ -463,10 +459,20 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
         rows = get_chunk_n_rows(inference.row_bytes(net), max_n_rows=m)
         return max(min(rows, inference.MAX_CHUNK), 1)
 
+    @staticmethod
+    @contextmanager
+    def _prediction_threads(net: Network, X, chunk: int):
+        """BLAS threads for one prediction: see scratchmlp._threads."""
+        with BlasThreads() as threads:
+            threads.start(prediction_probe(net, X, chunk))
+            yield
+
     def _output(self, X, logits: bool = False):
         X = self._validated_input(X)
         net = self._model.network
-        return inference.output(net, X, self._chunk(net, X.shape[0]), logits=logits)
+        chunk = self._chunk(net, X.shape[0])
+        with self._prediction_threads(net, X, chunk):
+            return inference.output(net, X, chunk, logits=logits)
 
     def hidden_activations(self, X, layer=-1):
         """The hidden activations ``A[l]`` for the samples of ``X``.
@@ -497,7 +503,9 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
                 f"layer must be a hidden layer number in 1..{net.L - 1}, a negative "
                 f"index counting back from the last hidden layer, or None; got {layer!r}."
             )
-        out = inference.hidden(net, X, layers, self._chunk(net, X.shape[0]))
+        chunk = self._chunk(net, X.shape[0])
+        with self._prediction_threads(net, X, chunk):
+            out = inference.hidden(net, X, layers, chunk)
         if layer is None:
             return [None, *(out[l] for l in hidden)]
         return out[layers[0]]
