@@ -94,9 +94,9 @@ def product_cases(dtype):
 
 
 def fit_cases():
-    from bench import make_blobs_classification, make_regression_teacher
     from sklearn.datasets import load_digits
     from sklearn.preprocessing import StandardScaler
+    from workloads import make_blobs_classification, make_regression_teacher
 
     from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor, config_context
 

@@ -19,6 +19,7 @@ import platform
 import sys
 
 import numpy as np
+import torch_peer
 
 
 def cpu_info():
@@ -68,6 +69,7 @@ def versions():
         sklearn=sklearn.__version__,
         scratchmlp=scratchmlp.__version__,
         threadpoolctl=tpc,
+        torch=torch_peer.torch_version(),
     )
 
 
@@ -119,7 +121,8 @@ def print_header(info):
              if la[0] > 0.5 else ""))
     a = info["args"]
     print(f"run      : threads={a['threads']} repeats={a['repeats']} quick={a['quick']} "
-          f"workloads={','.join(a['workloads'])} memory={a['memory']}")
+          f"workloads={','.join(a['workloads'])} memory={a['memory']} busy={a['busy']} "
+          f"thread_policy={a['thread_policy']}")
     print()
 
 
@@ -156,7 +159,7 @@ def print_summary(results, threads):
     print("=" * 100)
     hdr = (f"{'workload':<9} {'threads':>7} {'ours s':>9} {'sklearn s':>10} {'ratio':>7} "
            f"{'CPU ratio':>9} {'GEMM s':>9} {'ours/GEMM':>10} {'skl/GEMM':>9}  {'loss ours':>10} "
-           f"{'loss skl':>10}")
+           f"{'loss skl':>10} {'torch s':>8} {'ours/torch':>10}")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
@@ -168,10 +171,12 @@ def print_summary(results, threads):
             lo = f"{loss['ours']:.5g}" if loss else ""
             ls = f"{loss['sklearn']:.5g}" if loss else ""
             cpu = f"{t['cpu_ratio']:.3f}" if "cpu_ratio" in t else ""
+            tt = f"{t['torch']['median']:.3f}" if "torch" in t else ""
+            tr = f"{t['ours_over_torch']:.3f}" if "torch" in t else ""
             print(f"{r['name']:<9} {k:>7} {t['ours']['median']:>9.3f} "
                   f"{t['sklearn']['median']:>10.3f} {t['ratio']:>7.3f} {cpu:>9} "
                   f"{t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
-                  f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10}")
+                  f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10} {tt:>8} {tr:>10}")
     mems = [(f"{r['name']} {key.split('_')[1]}", r[key]) for r in results
             for key in ("memory_fit", "memory_predict") if key in r]
     mems += [(f"{r['name']} {m['label']}", m) for r in results for m in r.get("memory_cases", [])]

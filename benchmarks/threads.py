@@ -51,8 +51,9 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import blas_info, cpu_info, make_blobs_classification, versions  # noqa: E402
 from busy import busy_core  # noqa: E402
+from report import blas_info, cpu_info, versions  # noqa: E402
+from workloads import make_blobs_classification  # noqa: E402
 
 MODES = ("1", "2", "auto", "auto cold")
 

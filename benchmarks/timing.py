@@ -15,6 +15,7 @@ import statistics
 import time
 
 import numpy as np
+import torch_peer
 from memory import measure_memory
 from report import fmt_t, print_memory
 from workloads import (
@@ -177,9 +178,12 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
             fit_quiet(Theirs(**wp), X[sub], y[sub])
 
     for k in threads:
-        t_o, t_s, t_g, c_o, c_s = [], [], [], [], []
+        t_o, t_s, t_g, c_o, c_s, t_t = [], [], [], [], [], []
+        peer = torch_peer.make_job(w, X, y, threads=k)  # None without torch
         with threadpool_limits(limits=k):
             gemm_job()  # warm the buffers
+            if peer is not None:
+                torch_peer.warm(peer)
             for _ in range(repeats):
                 dt, est_o = timed(lambda: fit_quiet(Ours(**params), X, y))
                 t_o.append(dt)
@@ -189,6 +193,9 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
                 c_s.append(LAST_CPU[0])
                 dt, _ = timed(gemm_job)
                 t_g.append(dt)
+                if peer is not None:
+                    dt, loss_t = timed(peer)
+                    t_t.append(dt)
         so, ss, sg = stats(t_o), stats(t_s), stats(t_g)
         loss_o, loss_s = float(est_o.loss_), float(est_s.loss_)
         ratio = so["median"] / ss["median"]
@@ -201,6 +208,9 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
                  loss=dict(ours=loss_o, sklearn=loss_s),
                  n_iter=dict(ours=int(est_o.n_iter_), sklearn=int(est_s.n_iter_)),
                  dtype=dict(ours=str(est_o.coefs_[0].dtype), sklearn=str(est_s.coefs_[0].dtype)))
+        if t_t:
+            r["torch"] = dict(stats(t_t), loss=loss_t)
+            r["ours_over_torch"] = so["median"] / r["torch"]["median"]
         res["threads"][k] = r
         same_iter = "equal" if est_o.n_iter_ == est_s.n_iter_ else "DIFFERENT!"
         rel = abs(loss_o - loss_s) / max(abs(loss_s), 1e-300)
@@ -217,6 +227,9 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
               f"loss rel. diff {rel:.2%}")
         print(f"    CPU time (process, median): ours {np.median(c_o):.3f} s, sklearn "
               f"{np.median(c_s):.3f} s, ratio {cpu_ratio:.3f}")
+        if t_t:
+            print(f"    torch    {fmt_t(r['torch'])}   loss {loss_t:.6g}   ratio ours/torch "
+                  f"{r['ours_over_torch']:.3f}")
 
     if w.fit_memory and memory:
         xp, yp = os.path.join(tmpdir, f"{w.name}_X.npy"), os.path.join(tmpdir, f"{w.name}_y.npy")
