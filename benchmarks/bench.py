@@ -62,23 +62,47 @@ def _selected(ap, args):
 
 def _arguments(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="fewer epochs/iterations and repeats, no W6 (about 2 minutes)")
-    ap.add_argument("--smoke", action="store_true",
-                    help="tiny workloads of each kind, in seconds (the test suite's smoke test)")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                    help="BLAS thread counts (threadpool_limits), default 1 2")
-    ap.add_argument("--repeats", type=int, default=None,
-                    help="timed repeats of each estimator (default 3, --quick 2)")
-    ap.add_argument("--workloads", default=None,
-                    help="comma-separated subset of W1-f64,W1-f32,W2,W3,W4,W5,W6 (W1 = both W1s)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer epochs/iterations and repeats, no W6 (about 2 minutes)",
+    )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny workloads of each kind, in seconds (the test suite's smoke test)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="BLAS thread counts (threadpool_limits), default 1 2",
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed repeats of each estimator (default 3, --quick 2)",
+    )
+    ap.add_argument(
+        "--workloads",
+        default=None,
+        help="comma-separated subset of W1-f64,W1-f32,W2,W3,W4,W5,W6 (W1 = both W1s)",
+    )
     ap.add_argument("--json", default=None, help="write all results to this JSON file")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    ap.add_argument("--busy", action="store_true",
-                    help="run every timing beside a process spinning on one core (busy.py)")
-    ap.add_argument("--thread-policy", default="auto",
-                    help="scratchmlp's thread_policy, 'auto' (the default), 'off', or 'off,auto' "
-                         "to run each workload under both, in that order")
+    ap.add_argument(
+        "--busy",
+        action="store_true",
+        help="run every timing beside a process spinning on one core (busy.py)",
+    )
+    ap.add_argument(
+        "--thread-policy",
+        default="auto",
+        help="scratchmlp's thread_policy, 'auto' (the default), 'off', or 'off,auto' "
+        "to run each workload under both, in that order",
+    )
     return ap, ap.parse_args(argv)
 
 
@@ -102,7 +126,8 @@ def _run_workload(w, policy, named, args, repeats, tmpdir):
 
     t0 = time.perf_counter()
     run = dict(predict=run_predict_workload, memory=run_memory_workload).get(
-        w.kind, run_fit_workload)
+        w.kind, run_fit_workload
+    )
     with config_context(thread_policy=policy):
         r = run(w, args.threads, repeats, not args.no_memory, tmpdir)
     if named:
@@ -110,8 +135,10 @@ def _run_workload(w, policy, named, args, repeats, tmpdir):
     r["thread_policy"] = policy
     r["wall_seconds"] = time.perf_counter() - t0
     r["loadavg_end"] = os.getloadavg()
-    print(f"  ({r['name']} took {r['wall_seconds']:.1f} s wall; load avg now "
-          f"{r['loadavg_end'][0]:.2f})")
+    print(
+        f"  ({r['name']} took {r['wall_seconds']:.1f} s wall; load avg now "
+        f"{r['loadavg_end'][0]:.2f})"
+    )
     sys.stdout.flush()
     return r
 
@@ -122,17 +149,29 @@ def main(argv=None):
     all_w = _selected(ap, args)
     policies = _policies(ap, args)
     t_start = time.perf_counter()
-    info = dict(machine=cpu_info(), versions=versions(), blas=blas_info(),
-                loadavg_start=os.getloadavg(),
-                args=dict(threads=args.threads, repeats=repeats, quick=args.quick,
-                          busy=args.busy, thread_policy=args.thread_policy,
-                          workloads=[w.name for w in all_w], memory=not args.no_memory))
+    info = dict(
+        machine=cpu_info(),
+        versions=versions(),
+        blas=blas_info(),
+        loadavg_start=os.getloadavg(),
+        args=dict(
+            threads=args.threads,
+            repeats=repeats,
+            quick=args.quick,
+            busy=args.busy,
+            thread_policy=args.thread_policy,
+            workloads=[w.name for w in all_w],
+            memory=not args.no_memory,
+        ),
+    )
     print_header(info)
     sys.stdout.flush()
 
     results = []
-    with tempfile.TemporaryDirectory(prefix="scratchmlp_bench_") as tmpdir, \
-            busy_core(args.busy) as spinner:
+    with (
+        tempfile.TemporaryDirectory(prefix="scratchmlp_bench_") as tmpdir,
+        busy_core(args.busy) as spinner,
+    ):
         if spinner is not None:
             print(f"busy     : a process spinning on one core, pid {spinner}\n")
         for w in all_w:
@@ -142,12 +181,18 @@ def main(argv=None):
     print_summary(results, args.threads)
     total = time.perf_counter() - t_start
     info["loadavg_end"] = os.getloadavg()
-    print(f"\ntotal wall time {total:.1f} s; load avg at end "
-          + " ".join(f"{x:.2f}" for x in info["loadavg_end"]))
+    print(
+        f"\ntotal wall time {total:.1f} s; load avg at end "
+        + " ".join(f"{x:.2f}" for x in info["loadavg_end"])
+    )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(info=info, results=results, total_seconds=total), f, indent=2,
-                      default=lambda o: o.item() if hasattr(o, "item") else str(o))
+            json.dump(
+                dict(info=info, results=results, total_seconds=total),
+                f,
+                indent=2,
+                default=lambda o: o.item() if hasattr(o, "item") else str(o),
+            )
         print(f"wrote {args.json}")
     return results
 

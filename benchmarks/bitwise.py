@@ -40,8 +40,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 #: (n[l-1], n[l]) pairs of the workloads: W1 (784-256-128-10), W2 (64-100-10),
 #: W3 (20-64-64-1), W4 (64-100-10), the README grid (64-{64,128}-10), binary output.
-LAYERS = [(784, 256), (256, 128), (128, 10), (64, 100), (100, 10), (20, 64), (64, 64),
-          (64, 1), (64, 128), (128, 1)]
+LAYERS = [
+    (784, 256),
+    (256, 128),
+    (128, 10),
+    (64, 100),
+    (100, 10),
+    (20, 64),
+    (64, 64),
+    (64, 1),
+    (64, 128),
+    (128, 1),
+]
 #: Columns: single row, small batches, W2's 32, W3's 64, the README folds' last
 #: batch (198) and the digits' 150, full 200, L-BFGS's 2000.
 COLUMNS = [1, 32, 64, 150, 198, 200, 2000]
@@ -110,15 +120,34 @@ def fit_cases():
         "README grid fold (1198 rows, last batch 198)": (clf, {}, Xd[:1198], yd[:1198]),
         "digits 1200 rows (no partial batch)": (clf, {}, Xd[:1200], yd[:1200]),
         "W1-f32 (4000 rows)": (clf, {"hidden_layer_sizes": (256, 128), "max_iter": 2}, X1, y1),
-        "W1-f64 (4000 rows)": (clf, {"hidden_layer_sizes": (256, 128), "max_iter": 2},
-                               X1.astype(np.float64), y1),
+        "W1-f64 (4000 rows)": (
+            clf,
+            {"hidden_layer_sizes": (256, 128), "max_iter": 2},
+            X1.astype(np.float64),
+            y1,
+        ),
         "W2": (clf, {"hidden_layer_sizes": (100,), "batch_size": 32, "max_iter": 2}, X2, y2),
-        "W3": (reg, {"hidden_layer_sizes": (64, 64), "activation": "tanh", "solver": "sgd",
-                     "batch_size": 64, "max_iter": 3}, X3, y3),
-        "W4 (L-BFGS)": (clf, {"hidden_layer_sizes": (100,), "solver": "lbfgs", "max_iter": 30},
-                        X2[:2000], y2[:2000]),
+        "W3": (
+            reg,
+            {
+                "hidden_layer_sizes": (64, 64),
+                "activation": "tanh",
+                "solver": "sgd",
+                "batch_size": 64,
+                "max_iter": 3,
+            },
+            X3,
+            y3,
+        ),
+        "W4 (L-BFGS)": (
+            clf,
+            {"hidden_layer_sizes": (100,), "solver": "lbfgs", "max_iter": 30},
+            X2[:2000],
+            y2[:2000],
+        ),
     }
     for name, (cls, params, X, y) in cases.items():
+
         def fit(cls=cls, params=params, X=X, y=y):
             with warnings.catch_warnings(), config_context(thread_policy="off"):
                 warnings.simplefilter("ignore")
@@ -136,10 +165,13 @@ def main(argv=None):
 
     for d in threadpool_info():
         if d["user_api"] == "blas":
-            print(f"BLAS {os.path.basename(d['filepath'])}: {d['internal_api']} {d['version']} "
-                  f"kernel {d.get('architecture')}")
-    cases = [(np.dtype(dt).name, *case) for dt in (np.float64, np.float32)
-             for case in product_cases(dt)]
+            print(
+                f"BLAS {os.path.basename(d['filepath'])}: {d['internal_api']} {d['version']} "
+                f"kernel {d.get('architecture')}"
+            )
+    cases = [
+        (np.dtype(dt).name, *case) for dt in (np.float64, np.float32) for case in product_cases(dt)
+    ]
     if args.fits:
         cases += [("", *case) for case in fit_cases()]
     summary: dict = {}
@@ -149,8 +181,10 @@ def main(argv=None):
         entry[0] += 1
         if not same:
             entry[1].append(shape)
-    print(f"\n{'what':<10} {'dtype':<8} {'layout':<46} {'cases':>5} {'differ':>6}  "
-          "shapes that differ (n[l] x n[l-1] x columns)")
+    print(
+        f"\n{'what':<10} {'dtype':<8} {'layout':<46} {'cases':>5} {'differ':>6}  "
+        "shapes that differ (n[l] x n[l-1] x columns)"
+    )
     for (kind, dtype, layout), (n, diff) in summary.items():
         shapes = ", ".join("x".join(map(str, s)) for s in diff[:8])
         shapes += " ..." if len(diff) > 8 else ""

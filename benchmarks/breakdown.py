@@ -113,8 +113,10 @@ with threadpool_limits(args.threads):
     adam_passes = {name: median_ms(fn) for name, fn in passes.items()}
 
 total = sum(parts.values()) / n_batches * 1e3
-print(f"W1 step, {dtype.name}, {args.threads} BLAS thread(s), {net.theta.size} parameters: "
-      f"ms a batch (medians of whole epochs)")
+print(
+    f"W1 step, {dtype.name}, {args.threads} BLAS thread(s), {net.theta.size} parameters: "
+    f"ms a batch (medians of whole epochs)"
+)
 for name, seconds in parts.items():
     print(f"  {name:30s} {seconds / n_batches * 1e3:7.3f}")
 print(f"  {'total':30s} {total:7.3f}")

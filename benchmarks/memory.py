@@ -81,8 +81,9 @@ def run_probe(spec_path):
     if spec.get("generate"):
         # W6: the data are generated here, from a seed, before the measurement
         g = spec["generate"]
-        X, y = make_blobs_classification(g["n"], g["d"], g["n_classes"], np.dtype(g["dtype"]),
-                                         seed=g["seed"])
+        X, y = make_blobs_classification(
+            g["n"], g["d"], g["n_classes"], np.dtype(g["dtype"]), seed=g["seed"]
+        )
     else:
         X = np.load(spec["X"])
         y = np.load(spec["y"]) if spec.get("y") else None
@@ -120,12 +121,32 @@ def run_probe(spec_path):
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         rss1 = _peak_rss_now(method)
-    print(json.dumps(dict(tracemalloc_peak=peak, rss_delta=rss1 - rss0, rss_method=method,
-                          out_bytes=out_bytes, input_bytes=X.nbytes, seconds=dt)))
+    print(
+        json.dumps(
+            dict(
+                tracemalloc_peak=peak,
+                rss_delta=rss1 - rss0,
+                rss_method=method,
+                out_bytes=out_bytes,
+                input_bytes=X.nbytes,
+                seconds=dt,
+            )
+        )
+    )
 
 
-def measure_memory(tmpdir, op, impl, task, X_path=None, y_path=None, model=None, params=None,
-                   generate=None, fit_rows=None):
+def measure_memory(
+    tmpdir,
+    op,
+    impl,
+    task,
+    X_path=None,
+    y_path=None,
+    model=None,
+    params=None,
+    generate=None,
+    fit_rows=None,
+):
     """Peak memory of one operation in a fresh subprocess (see ``run_probe``).
 
     The data come from ``X_path`` / ``y_path`` (``.npy``), or, with
@@ -134,8 +155,16 @@ def measure_memory(tmpdir, op, impl, task, X_path=None, y_path=None, model=None,
     or, without one, an estimator with ``params`` fitted in the subprocess on
     the first ``fit_rows`` rows.
     """
-    spec = dict(op=op, impl=impl, task=task, X=X_path, y=y_path, params=params,
-                generate=generate, fit_rows=fit_rows)
+    spec = dict(
+        op=op,
+        impl=impl,
+        task=task,
+        X=X_path,
+        y=y_path,
+        params=params,
+        generate=generate,
+        fit_rows=fit_rows,
+    )
     if model is not None:
         mp = os.path.join(tmpdir, f"model_{impl}.pkl")
         with open(mp, "wb") as f:
@@ -144,12 +173,12 @@ def measure_memory(tmpdir, op, impl, task, X_path=None, y_path=None, model=None,
     sp = os.path.join(tmpdir, f"spec_{op}_{impl}.json")
     with open(sp, "w") as f:
         json.dump(spec, f)
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), PROBE_FLAG, sp],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), PROBE_FLAG, sp], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
 
 
 def ours_buffer_bytes(w: Workload, op, params, m):
@@ -178,16 +207,22 @@ def ours_buffer_bytes(w: Workload, op, params, m):
     if op == "predict_proba":
         chunk = min(get_chunk_n_rows(sum(n) * item, max_n_rows=m), MAX_CHUNK)
         b = ((hidden_out + n[-1]) * chunk + m * n[-1]) * item
-        return b, (f"O(chunk): (sum(n[1:]) + n[L]) * {chunk} + output {m} x {n[-1]} floats "
-                   f"= ({hidden_out} + {n[-1]}) * {chunk} + {m * n[-1]}")
+        return b, (
+            f"O(chunk): (sum(n[1:]) + n[L]) * {chunk} + output {m} x {n[-1]} floats "
+            f"= ({hidden_out} + {n[-1]}) * {chunk} + {m * n[-1]}"
+        )
     if params["solver"] == "lbfgs":
         b = (2 * hidden_out + n[-1]) * m * item + 2 * CORRECTIONS * n_params * 8
-        return b, (f"O(m): (2 * sum(n[1:]) + n[L]) * m floats + 2 * {CORRECTIONS} * n_params "
-                   f"float64 = (2 * {hidden_out} + {n[-1]}) * {m} + {2 * CORRECTIONS} * {n_params}")
+        return b, (
+            f"O(m): (2 * sum(n[1:]) + n[L]) * m floats + 2 * {CORRECTIONS} * n_params "
+            f"float64 = (2 * {hidden_out} + {n[-1]}) * {m} + {2 * CORRECTIONS} * {n_params}"
+        )
     mb = params["batch_size"]
     b = (2 * hidden_out + n[-1] + n[0]) * mb * item
-    formula = (f"O(batch): (2 * sum(n[1:]) + n[L] + n[0]) * batch floats "
-               f"= (2 * {hidden_out} + {n[-1]} + {n[0]}) * {mb}")
+    formula = (
+        f"O(batch): (2 * sum(n[1:]) + n[L] + n[0]) * batch floats "
+        f"= (2 * {hidden_out} + {n[-1]} + {n[0]}) * {mb}"
+    )
     if params.get("early_stopping"):
         fraction = params.get("validation_fraction", ScratchMLPClassifier().validation_fraction)
         held_out = int(math.ceil(fraction * m))
@@ -201,8 +236,9 @@ def run_memory_workload(w: Workload, threads, repeats, memory, tmpdir):
     print("-" * 100)
     print(f"{w.name}: {w.description}")
     print(f"  {describe(w)}")
-    res = dict(name=w.name, description=w.description, config=describe(w), threads={},
-               memory_cases=[])
+    res = dict(
+        name=w.name, description=w.description, config=describe(w), threads={}, memory_cases=[]
+    )
     if not memory:
         print("  skipped: W6 measures only memory (drop --no-memory)")
         return res
@@ -211,21 +247,30 @@ def run_memory_workload(w: Workload, threads, repeats, memory, tmpdir):
         params = dict(w.estimator_params(), **change)
         if params["solver"] == "lbfgs":
             params.pop("batch_size")  # lbfgs is full-batch
-        mem = {impl: measure_memory(tmpdir, op, impl, w.task, params=params, generate=generate,
-                                    fit_rows=w.fit_subset if op == "predict_proba" else None)
-               for impl in ("ours", "sklearn")}
+        mem = {
+            impl: measure_memory(
+                tmpdir,
+                op,
+                impl,
+                w.task,
+                params=params,
+                generate=generate,
+                fit_rows=w.fit_subset if op == "predict_proba" else None,
+            )
+            for impl in ("ours", "sklearn")
+        }
         print_memory(f"{label} ({w.name})", mem)
         b, formula = ours_buffer_bytes(w, op, params, w.n)
         print(f"    ours' buffers by formula: {b / MB:8.1f} MB   {formula}")
-        print(f"    time of the operation under tracemalloc (which slows every allocation; "
-              f"not a speed measurement): ours {mem['ours']['seconds']:.1f} s, "
-              f"sklearn {mem['sklearn']['seconds']:.1f} s")
+        print(
+            f"    time of the operation under tracemalloc (which slows every allocation; "
+            f"not a speed measurement): ours {mem['ours']['seconds']:.1f} s, "
+            f"sklearn {mem['sklearn']['seconds']:.1f} s"
+        )
         sys.stdout.flush()
         mem.update(label=label, op=op, params=params, ours_buffers=b, ours_buffers_formula=formula)
         res["memory_cases"].append(mem)
     return res
-
-
 
 
 if __name__ == "__main__":

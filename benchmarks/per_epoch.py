@@ -36,8 +36,12 @@ with threadpool_limits(args.threads):
         for epochs in (1, 3):
             for name, Estimator in estimators.items():
                 model = Estimator(
-                    (256, 128), batch_size=200, max_iter=epochs, tol=0,
-                    n_iter_no_change=10**9, random_state=0,
+                    (256, 128),
+                    batch_size=200,
+                    max_iter=epochs,
+                    tol=0,
+                    n_iter_no_change=10**9,
+                    random_state=0,
                 )
                 start = time.perf_counter()
                 model.fit(X, y)

@@ -46,8 +46,9 @@ def cpu_info():
     except ImportError:
         pass
     simd = [f for f in ("avx", "avx2", "fma", "avx512f") if f in flags]
-    return dict(model=model, logical_cpus=logical, usable_cpus=affinity,
-                physical_cores=physical, simd=simd)
+    return dict(
+        model=model, logical_cpus=logical, usable_cpus=affinity, physical_cores=physical, simd=simd
+    )
 
 
 def versions():
@@ -79,8 +80,14 @@ def blas_info():
     out = []
     for d in threadpool_info():
         fp = d.get("filepath", "")
-        owner = next((p for p in ("numpy", "scipy", "scikit_learn", "torch") if f"{p}." in fp
-                      or f"/{p}/" in fp), os.path.basename(os.path.dirname(fp)))
+        owner = next(
+            (
+                p
+                for p in ("numpy", "scipy", "scikit_learn", "torch")
+                if f"{p}." in fp or f"/{p}/" in fp
+            ),
+            os.path.basename(os.path.dirname(fp)),
+        )
         out.append(
             dict(
                 owner=owner,
@@ -101,28 +108,46 @@ def print_header(info):
     print("=" * 100)
     print("scratchmlp vs scikit-learn MLP benchmark")
     print("=" * 100)
-    print(f"CPU      : {c['model']}  | logical CPUs {c['logical_cpus']}, "
-          f"usable {c['usable_cpus']}, "
-          f"physical cores {c['physical_cores']}  | SIMD {','.join(c['simd']) or '-'}")
+    print(
+        f"CPU      : {c['model']}  | logical CPUs {c['logical_cpus']}, "
+        f"usable {c['usable_cpus']}, "
+        f"physical cores {c['physical_cores']}  | SIMD {','.join(c['simd']) or '-'}"
+    )
     print(f"platform : {platform.platform()}")
     v = info["versions"]
     print("versions : " + ", ".join(f"{k} {v[k]}" for k in v))
-    env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                         "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    env = {
+        k: os.environ.get(k)
+        for k in (
+            "OPENBLAS_CORETYPE",
+            "OPENBLAS_L2_SIZE",
+            "OPENBLAS_NUM_THREADS",
+            "OMP_NUM_THREADS",
+        )
+    }
     print("env      : " + ", ".join(f"{k}={'<unset>' if v is None else v}" for k, v in env.items()))
     print("threadpoolctl.threadpool_info():")
     for b in info["blas"]:
-        print(f"  - {b['owner']:<13} {b['user_api']:<7} internal_api={b['internal_api']:<9} "
-              f"version={b['version']}  kernel/arch={b['architecture']}  "
-              f"threading={b['threading_layer']}  num_threads={b['num_threads']}  ({b['file']})")
+        print(
+            f"  - {b['owner']:<13} {b['user_api']:<7} internal_api={b['internal_api']:<9} "
+            f"version={b['version']}  kernel/arch={b['architecture']}  "
+            f"threading={b['threading_layer']}  num_threads={b['num_threads']}  ({b['file']})"
+        )
     la = info["loadavg_start"]
-    print(f"load avg : {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (1/5/15 min) at start"
-          + ("   WARNING: the machine is busy; timings (2 threads especially) will be noisy"
-             if la[0] > 0.5 else ""))
+    print(
+        f"load avg : {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (1/5/15 min) at start"
+        + (
+            "   WARNING: the machine is busy; timings (2 threads especially) will be noisy"
+            if la[0] > 0.5
+            else ""
+        )
+    )
     a = info["args"]
-    print(f"run      : threads={a['threads']} repeats={a['repeats']} quick={a['quick']} "
-          f"workloads={','.join(a['workloads'])} memory={a['memory']} busy={a['busy']} "
-          f"thread_policy={a['thread_policy']}")
+    print(
+        f"run      : threads={a['threads']} repeats={a['repeats']} quick={a['quick']} "
+        f"workloads={','.join(a['workloads'])} memory={a['memory']} busy={a['busy']} "
+        f"thread_policy={a['thread_policy']}"
+    )
     print()
 
 
@@ -133,33 +158,41 @@ def print_memory(label, mem):
     o, s = mem["ours"], mem["sklearn"]
     ratio = o["tracemalloc_peak"] / s["tracemalloc_peak"] if s["tracemalloc_peak"] else float("nan")
     rss_ratio = o["rss_delta"] / s["rss_delta"] if s["rss_delta"] else float("nan")
-    print(f"  peak memory of {label} (fresh process each, 1 thread; input "
-          f"{o['input_bytes'] / MB:.0f} MB not counted):")
-    print(f"    tracemalloc peak: ours {o['tracemalloc_peak'] / MB:8.1f} MB   sklearn "
-          f"{s['tracemalloc_peak'] / MB:8.1f} MB   ratio ours/sklearn {ratio:.2f}"
-          + (f"   (output itself {o['out_bytes'] / MB:.1f} MB)" if o["out_bytes"] else ""))
-    print(f"    peak-RSS growth:  ours {o['rss_delta'] / MB:8.1f} MB   sklearn "
-          f"{s['rss_delta'] / MB:8.1f} MB   ratio ours/sklearn {rss_ratio:.2f}   "
-          f"({o['rss_method']})")
+    print(
+        f"  peak memory of {label} (fresh process each, 1 thread; input "
+        f"{o['input_bytes'] / MB:.0f} MB not counted):"
+    )
+    print(
+        f"    tracemalloc peak: ours {o['tracemalloc_peak'] / MB:8.1f} MB   sklearn "
+        f"{s['tracemalloc_peak'] / MB:8.1f} MB   ratio ours/sklearn {ratio:.2f}"
+        + (f"   (output itself {o['out_bytes'] / MB:.1f} MB)" if o["out_bytes"] else "")
+    )
+    print(
+        f"    peak-RSS growth:  ours {o['rss_delta'] / MB:8.1f} MB   sklearn "
+        f"{s['rss_delta'] / MB:8.1f} MB   ratio ours/sklearn {rss_ratio:.2f}   "
+        f"({o['rss_method']})"
+    )
     mem["ratio_tracemalloc"] = ratio
     mem["ratio_rss"] = rss_ratio
-
 
 
 def fmt_t(s):
     return f"{s['median']:8.3f} s  [{s['min']:.3f} - {s['max']:.3f}]"
 
 
-
 def print_summary(results, threads):
     print()
     print("=" * 100)
-    print("SUMMARY (medians; ratio = ours/sklearn, < 1 means scratchmlp is faster; "
-          "ours/GEMM >= 1, 1 = pure GEMM)")
+    print(
+        "SUMMARY (medians; ratio = ours/sklearn, < 1 means scratchmlp is faster; "
+        "ours/GEMM >= 1, 1 = pure GEMM)"
+    )
     print("=" * 100)
-    hdr = (f"{'workload':<9} {'threads':>7} {'ours s':>9} {'sklearn s':>10} {'ratio':>7} "
-           f"{'CPU ratio':>9} {'GEMM s':>9} {'ours/GEMM':>10} {'skl/GEMM':>9}  {'loss ours':>10} "
-           f"{'loss skl':>10} {'torch s':>8} {'ours/torch':>10}")
+    hdr = (
+        f"{'workload':<9} {'threads':>7} {'ours s':>9} {'sklearn s':>10} {'ratio':>7} "
+        f"{'CPU ratio':>9} {'GEMM s':>9} {'ours/GEMM':>10} {'skl/GEMM':>9}  {'loss ours':>10} "
+        f"{'loss skl':>10} {'torch s':>8} {'ours/torch':>10}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for r in results:
@@ -173,23 +206,32 @@ def print_summary(results, threads):
             cpu = f"{t['cpu_ratio']:.3f}" if "cpu_ratio" in t else ""
             tt = f"{t['torch']['median']:.3f}" if "torch" in t else ""
             tr = f"{t['ours_over_torch']:.3f}" if "torch" in t else ""
-            print(f"{r['name']:<9} {k:>7} {t['ours']['median']:>9.3f} "
-                  f"{t['sklearn']['median']:>10.3f} {t['ratio']:>7.3f} {cpu:>9} "
-                  f"{t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
-                  f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10} {tt:>8} {tr:>10}")
-    mems = [(f"{r['name']} {key.split('_')[1]}", r[key]) for r in results
-            for key in ("memory_fit", "memory_predict") if key in r]
+            print(
+                f"{r['name']:<9} {k:>7} {t['ours']['median']:>9.3f} "
+                f"{t['sklearn']['median']:>10.3f} {t['ratio']:>7.3f} {cpu:>9} "
+                f"{t['gemm']['median']:>9.3f} {t['ours_over_gemm']:>10.2f} "
+                f"{t['sklearn_over_gemm']:>9.2f}  {lo:>10} {ls:>10} {tt:>8} {tr:>10}"
+            )
+    mems = [
+        (f"{r['name']} {key.split('_')[1]}", r[key])
+        for r in results
+        for key in ("memory_fit", "memory_predict")
+        if key in r
+    ]
     mems += [(f"{r['name']} {m['label']}", m) for r in results for m in r.get("memory_cases", [])]
     if mems:
         print()
-        print(f"{'peak memory':<30} {'ours MB':>9} {'sklearn MB':>11} {'ratio':>7}   (tracemalloc)"
-              f"   {'ours buffers MB':>15} (formula)")
+        print(
+            f"{'peak memory':<30} {'ours MB':>9} {'sklearn MB':>11} {'ratio':>7}   (tracemalloc)"
+            f"   {'ours buffers MB':>15} (formula)"
+        )
         for label, m in mems:
             b = f"{m['ours_buffers'] / MB:.1f}" if "ours_buffers" in m else ""
-            print(f"{label:<30} {m['ours']['tracemalloc_peak'] / MB:>9.1f} "
-                  f"{m['sklearn']['tracemalloc_peak'] / MB:>11.1f} {m['ratio_tracemalloc']:>7.2f}"
-                  f"                   {b:>15}")
-
+            print(
+                f"{label:<30} {m['ours']['tracemalloc_peak'] / MB:>9.1f} "
+                f"{m['sklearn']['tracemalloc_peak'] / MB:>11.1f} {m['ratio_tracemalloc']:>7.2f}"
+                f"                   {b:>15}"
+            )
 
 
 # ---------------------------------------------------------------------------

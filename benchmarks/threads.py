@@ -158,41 +158,65 @@ def measure_state(name, job, state, modes, repeats):
         for m in modes:  # one untimed run each: imports, first-touch buffers
             run_mode(job, m)
         for r in range(repeats):
-            order = modes[r % len(modes):] + modes[: r % len(modes)]
+            order = modes[r % len(modes) :] + modes[: r % len(modes)]
             for m in order:
                 wall, proc, used = run_mode(job, m)
                 times[m].append(wall)
                 cpu[m].append(proc)
                 counts[m].extend(used)
-            print(f"    {name} {state} repeat {r + 1}: "
-                  + "  ".join(f"{m} {times[m][-1]:.3f}s" for m in modes), flush=True)
+            print(
+                f"    {name} {state} repeat {r + 1}: "
+                + "  ".join(f"{m} {times[m][-1]:.3f}s" for m in modes),
+                flush=True,
+            )
     load1 = os.getloadavg()
     med = {m: statistics.median(times[m]) for m in modes}
     cmed = {m: statistics.median(cpu[m]) for m in modes}
     fixed = min(("1", "2"), key=med.get)  # the faster fixed count, by wall time
     best, best_cpu = med[fixed], cmed[fixed]
-    res = dict(workload=name, state=state, spinner_pid=pid, load_start=load0, load_end=load1,
-               times=times, cpu=cpu, median=med, cpu_median=cmed,
-               counts={m: {int(k): int(v) for k, v in zip(*np.unique(c, return_counts=True))}
-                       for m, c in counts.items()},
-               ratio={m: med[m] / best for m in modes if m.startswith("auto")},
-               cpu_ratio={m: cmed[m] / best_cpu for m in modes if m.startswith("auto")})
+    res = dict(
+        workload=name,
+        state=state,
+        spinner_pid=pid,
+        load_start=load0,
+        load_end=load1,
+        times=times,
+        cpu=cpu,
+        median=med,
+        cpu_median=cmed,
+        counts={
+            m: {int(k): int(v) for k, v in zip(*np.unique(c, return_counts=True))}
+            for m, c in counts.items()
+        },
+        ratio={m: med[m] / best for m in modes if m.startswith("auto")},
+        cpu_ratio={m: cmed[m] / best_cpu for m in modes if m.startswith("auto")},
+    )
     return res
 
 
 def print_table(results, modes):
     autos = [m for m in modes if m.startswith("auto")]
-    head = (f"{'workload':<8} {'state':<6} " + " ".join(f"{m + ' s':>11}" for m in modes)
-            + " " + " ".join(f"{m + '/best':>15}" for m in autos)
-            + " " + " ".join(f"{'CPU ' + m + '/best':>19}" for m in autos) + "   load")
+    head = (
+        f"{'workload':<8} {'state':<6} "
+        + " ".join(f"{m + ' s':>11}" for m in modes)
+        + " "
+        + " ".join(f"{m + '/best':>15}" for m in autos)
+        + " "
+        + " ".join(f"{'CPU ' + m + '/best':>19}" for m in autos)
+        + "   load"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
-        print(f"{r['workload']:<8} {r['state']:<6} "
-              + " ".join(f"{r['median'][m]:>11.3f}" for m in modes) + " "
-              + " ".join(f"{r['ratio'][m]:>15.3f}" for m in autos) + " "
-              + " ".join(f"{r['cpu_ratio'][m]:>19.3f}" for m in autos)
-              + f"   {r['load_start'][0]:.2f}->{r['load_end'][0]:.2f}")
+        print(
+            f"{r['workload']:<8} {r['state']:<6} "
+            + " ".join(f"{r['median'][m]:>11.3f}" for m in modes)
+            + " "
+            + " ".join(f"{r['ratio'][m]:>15.3f}" for m in autos)
+            + " "
+            + " ".join(f"{r['cpu_ratio'][m]:>19.3f}" for m in autos)
+            + f"   {r['load_start'][0]:.2f}->{r['load_end'][0]:.2f}"
+        )
     print("\nthread counts the policy settled on, per call (count: calls):")
     for r in results:
         for m in autos:
@@ -218,18 +242,32 @@ def main(argv=None):
     import scratchmlp  # noqa: F401  (loads numpy's and scipy's BLAS for the header)
 
     c, v = cpu_info(), versions()
-    print(f"CPU {c['model']} | usable CPUs {c['usable_cpus']} | "
-          + ", ".join(f"{k} {v[k]}" for k in v))
-    env = {k: os.environ.get(k, "<unset>") for k in
-           ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    print(
+        f"CPU {c['model']} | usable CPUs {c['usable_cpus']} | "
+        + ", ".join(f"{k} {v[k]}" for k in v)
+    )
+    env = {
+        k: os.environ.get(k, "<unset>")
+        for k in (
+            "OPENBLAS_CORETYPE",
+            "OPENBLAS_L2_SIZE",
+            "OPENBLAS_NUM_THREADS",
+            "OMP_NUM_THREADS",
+        )
+    }
     print("env: " + ", ".join(f"{k}={x}" for k, x in env.items()))
     for b in blas_info():
         if b["user_api"] == "blas":
-            print(f"BLAS {b['owner']}: {b['internal_api']} {b['version']} kernel "
-                  f"{b['architecture']} threading {b['threading_layer']} "
-                  f"num_threads {b['num_threads']}")
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"repeats {args.repeats}; modes {', '.join(modes)}\n", flush=True)
+            print(
+                f"BLAS {b['owner']}: {b['internal_api']} {b['version']} kernel "
+                f"{b['architecture']} threading {b['threading_layer']} "
+                f"num_threads {b['num_threads']}"
+            )
+    print(
+        f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"repeats {args.repeats}; modes {', '.join(modes)}\n",
+        flush=True,
+    )
 
     results = []
     for n in names:
@@ -241,8 +279,12 @@ def main(argv=None):
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(cpu=c, versions=v, blas=blas_info(), results=results), f, indent=1,
-                      default=lambda o: o.item() if hasattr(o, "item") else str(o))
+            json.dump(
+                dict(cpu=c, versions=v, blas=blas_info(), results=results),
+                f,
+                indent=1,
+                default=lambda o: o.item() if hasattr(o, "item") else str(o),
+            )
 
 
 if __name__ == "__main__":

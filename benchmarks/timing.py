@@ -140,7 +140,6 @@ def make_gemm_job(sizes, dtype, batches, passes, backward=True):
     return job, flops
 
 
-
 def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
     from threadpoolctl import threadpool_limits
 
@@ -161,8 +160,10 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
         nfev_o = rec_o.calls[-1]["nfev"] if rec_o.calls else o.n_iter_ + 1
         nfev_s = rec_s.calls[-1]["nfev"] if rec_s.calls else s.n_iter_ + 1
         res["nfev"] = dict(ours=nfev_o, sklearn=nfev_s)
-        print(f"  cost evaluations (untimed count): ours nfev={nfev_o}, sklearn nfev={nfev_s}; "
-              f"GEMM bound uses ours' {nfev_o} full-batch forward+backward passes")
+        print(
+            f"  cost evaluations (untimed count): ours nfev={nfev_o}, sklearn nfev={nfev_s}; "
+            f"GEMM bound uses ours' {nfev_o} full-batch forward+backward passes"
+        )
         gemm_job, gemm_flops = make_gemm_job(w.layer_sizes, w.dtype, [w.n], nfev_o)
     else:
         batches = batch_sizes(w.n, params["batch_size"])
@@ -201,13 +202,20 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
         ratio = so["median"] / ss["median"]
         ratio_min = so["min"] / ss["min"]
         cpu_ratio = float(np.median(c_o) / np.median(c_s))
-        r = dict(ours=so, sklearn=ss, gemm=sg, ratio=ratio, ratio_of_mins=ratio_min,
-                 cpu=dict(ours=stats(c_o), sklearn=stats(c_s)), cpu_ratio=cpu_ratio,
-                 ours_over_gemm=so["median"] / sg["median"],
-                 sklearn_over_gemm=ss["median"] / sg["median"],
-                 loss=dict(ours=loss_o, sklearn=loss_s),
-                 n_iter=dict(ours=int(est_o.n_iter_), sklearn=int(est_s.n_iter_)),
-                 dtype=dict(ours=str(est_o.coefs_[0].dtype), sklearn=str(est_s.coefs_[0].dtype)))
+        r = dict(
+            ours=so,
+            sklearn=ss,
+            gemm=sg,
+            ratio=ratio,
+            ratio_of_mins=ratio_min,
+            cpu=dict(ours=stats(c_o), sklearn=stats(c_s)),
+            cpu_ratio=cpu_ratio,
+            ours_over_gemm=so["median"] / sg["median"],
+            sklearn_over_gemm=ss["median"] / sg["median"],
+            loss=dict(ours=loss_o, sklearn=loss_s),
+            n_iter=dict(ours=int(est_o.n_iter_), sklearn=int(est_s.n_iter_)),
+            dtype=dict(ours=str(est_o.coefs_[0].dtype), sklearn=str(est_s.coefs_[0].dtype)),
+        )
         if t_t:
             r["torch"] = dict(stats(t_t), loss=loss_t)
             r["ours_over_torch"] = so["median"] / r["torch"]["median"]
@@ -215,28 +223,42 @@ def run_fit_workload(w: Workload, threads, repeats, memory, tmpdir):
         same_iter = "equal" if est_o.n_iter_ == est_s.n_iter_ else "DIFFERENT!"
         rel = abs(loss_o - loss_s) / max(abs(loss_s), 1e-300)
         print(f"  threads={k}  (median [min - max] over {repeats} alternating repeats)")
-        print(f"    ours     {fmt_t(so)}   loss_ {loss_o:.6g}   n_iter_ {est_o.n_iter_}   "
-              f"coefs dtype {r['dtype']['ours']}")
-        print(f"    sklearn  {fmt_t(ss)}   loss_ {loss_s:.6g}   n_iter_ {est_s.n_iter_}   "
-              f"coefs dtype {r['dtype']['sklearn']}")
-        print(f"    GEMM     {fmt_t(sg)}   ({gemm_flops / 1e9:.1f} GFLOP, "
-              f"{gemm_flops / 1e9 / sg['median']:.1f} GFLOP/s)")
-        print(f"    ratio ours/sklearn {ratio:.3f}   ours/GEMM {r['ours_over_gemm']:.2f}   "
-              f"sklearn/GEMM {r['sklearn_over_gemm']:.2f}   (ratio of mins {ratio_min:.3f})   "
-              f"n_iter_ {same_iter}   "
-              f"loss rel. diff {rel:.2%}")
-        print(f"    CPU time (process, median): ours {np.median(c_o):.3f} s, sklearn "
-              f"{np.median(c_s):.3f} s, ratio {cpu_ratio:.3f}")
+        print(
+            f"    ours     {fmt_t(so)}   loss_ {loss_o:.6g}   n_iter_ {est_o.n_iter_}   "
+            f"coefs dtype {r['dtype']['ours']}"
+        )
+        print(
+            f"    sklearn  {fmt_t(ss)}   loss_ {loss_s:.6g}   n_iter_ {est_s.n_iter_}   "
+            f"coefs dtype {r['dtype']['sklearn']}"
+        )
+        print(
+            f"    GEMM     {fmt_t(sg)}   ({gemm_flops / 1e9:.1f} GFLOP, "
+            f"{gemm_flops / 1e9 / sg['median']:.1f} GFLOP/s)"
+        )
+        print(
+            f"    ratio ours/sklearn {ratio:.3f}   ours/GEMM {r['ours_over_gemm']:.2f}   "
+            f"sklearn/GEMM {r['sklearn_over_gemm']:.2f}   (ratio of mins {ratio_min:.3f})   "
+            f"n_iter_ {same_iter}   "
+            f"loss rel. diff {rel:.2%}"
+        )
+        print(
+            f"    CPU time (process, median): ours {np.median(c_o):.3f} s, sklearn "
+            f"{np.median(c_s):.3f} s, ratio {cpu_ratio:.3f}"
+        )
         if t_t:
-            print(f"    torch    {fmt_t(r['torch'])}   loss {loss_t:.6g}   ratio ours/torch "
-                  f"{r['ours_over_torch']:.3f}")
+            print(
+                f"    torch    {fmt_t(r['torch'])}   loss {loss_t:.6g}   ratio ours/torch "
+                f"{r['ours_over_torch']:.3f}"
+            )
 
     if w.fit_memory and memory:
         xp, yp = os.path.join(tmpdir, f"{w.name}_X.npy"), os.path.join(tmpdir, f"{w.name}_y.npy")
         np.save(xp, X)
         np.save(yp, y)
-        mem = {impl: measure_memory(tmpdir, "fit", impl, w.task, xp, yp, params=params)
-               for impl in ("ours", "sklearn")}
+        mem = {
+            impl: measure_memory(tmpdir, "fit", impl, w.task, xp, yp, params=params)
+            for impl in ("ours", "sklearn")
+        }
         print_memory(f"fit ({w.name})", mem)
         res["memory_fit"] = mem
         os.remove(xp)
@@ -259,8 +281,13 @@ def run_predict_workload(w: Workload, threads, repeats, memory, tmpdir):
         est_s = fit_quiet(Theirs(**params), X, y)
     print(f"  brief fit: loss_ ours {float(est_o.loss_):.6f}, sklearn {float(est_s.loss_):.6f}")
     Xp = predict_data(w)
-    res = dict(name=w.name, description=w.description, config=describe(w), threads={},
-               loss=dict(ours=float(est_o.loss_), sklearn=float(est_s.loss_)))
+    res = dict(
+        name=w.name,
+        description=w.description,
+        config=describe(w),
+        threads={},
+        loss=dict(ours=float(est_o.loss_), sklearn=float(est_s.loss_)),
+    )
     gemm_job, gemm_flops = make_gemm_job(w.layer_sizes, w.dtype, [w.predict_n], 1, backward=False)
     res["gemm_gflop"] = gemm_flops / 1e9
     for k in threads:
@@ -284,30 +311,43 @@ def run_predict_workload(w: Workload, threads, repeats, memory, tmpdir):
         ratio = so["median"] / ss["median"]
         ratio_min = so["min"] / ss["min"]
         cpu_ratio = float(np.median(c_o) / np.median(c_s))
-        r = dict(ours=so, sklearn=ss, gemm=sg, ratio=ratio, ratio_of_mins=ratio_min,
-                 cpu=dict(ours=stats(c_o), sklearn=stats(c_s)), cpu_ratio=cpu_ratio,
-                 ours_over_gemm=so["median"] / sg["median"],
-                 sklearn_over_gemm=ss["median"] / sg["median"])
+        r = dict(
+            ours=so,
+            sklearn=ss,
+            gemm=sg,
+            ratio=ratio,
+            ratio_of_mins=ratio_min,
+            cpu=dict(ours=stats(c_o), sklearn=stats(c_s)),
+            cpu_ratio=cpu_ratio,
+            ours_over_gemm=so["median"] / sg["median"],
+            sklearn_over_gemm=ss["median"] / sg["median"],
+        )
         res["threads"][k] = r
         print(f"  threads={k}  (median [min - max] over {repeats} alternating repeats)")
         print(f"    ours     {fmt_t(so)}")
         print(f"    sklearn  {fmt_t(ss)}")
-        print(f"    GEMM     {fmt_t(sg)}   (forward products only, {gemm_flops / 1e9:.1f} GFLOP, "
-              f"{gemm_flops / 1e9 / sg['median']:.1f} GFLOP/s)")
-        print(f"    ratio ours/sklearn {ratio:.3f}   ours/GEMM {r['ours_over_gemm']:.2f}   "
-              f"sklearn/GEMM {r['sklearn_over_gemm']:.2f}   (ratio of mins {ratio_min:.3f})")
+        print(
+            f"    GEMM     {fmt_t(sg)}   (forward products only, {gemm_flops / 1e9:.1f} GFLOP, "
+            f"{gemm_flops / 1e9 / sg['median']:.1f} GFLOP/s)"
+        )
+        print(
+            f"    ratio ours/sklearn {ratio:.3f}   ours/GEMM {r['ours_over_gemm']:.2f}   "
+            f"sklearn/GEMM {r['sklearn_over_gemm']:.2f}   (ratio of mins {ratio_min:.3f})"
+        )
     P_o, P_s = est_o.predict_proba(Xp[:2000]), est_s.predict_proba(Xp[:2000])
-    print(f"  output dtype: ours {P_o.dtype}, sklearn {P_s.dtype}; argmax agreement on 2000 rows "
-          f"{np.mean(P_o.argmax(1) == P_s.argmax(1)):.1%} (models differ: separate fits)")
+    print(
+        f"  output dtype: ours {P_o.dtype}, sklearn {P_s.dtype}; argmax agreement on 2000 rows "
+        f"{np.mean(P_o.argmax(1) == P_s.argmax(1)):.1%} (models differ: separate fits)"
+    )
     if memory:
         xp = os.path.join(tmpdir, f"{w.name}_Xpred.npy")
         np.save(xp, Xp)
         del Xp
-        mem = {"ours": measure_memory(tmpdir, "predict_proba", "ours", w.task, xp, model=est_o),
-               "sklearn": measure_memory(tmpdir, "predict_proba", "sklearn", w.task, xp,
-                                         model=est_s)}
+        mem = {
+            "ours": measure_memory(tmpdir, "predict_proba", "ours", w.task, xp, model=est_o),
+            "sklearn": measure_memory(tmpdir, "predict_proba", "sklearn", w.task, xp, model=est_s),
+        }
         print_memory(f"predict_proba ({w.name})", mem)
         res["memory_predict"] = mem
         os.remove(xp)
     return res
-

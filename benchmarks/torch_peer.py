@@ -64,7 +64,9 @@ def make_job(workload, X, y, threads: int):
         biases = [p for p in model.parameters() if p.dim() == 1]
         optimizer = torch.optim.Adam(
             [{"params": weights, "weight_decay": alpha / batch}, {"params": biases}],
-            lr=lr, betas=(0.9, 0.999), eps=1e-8,
+            lr=lr,
+            betas=(0.9, 0.999),
+            eps=1e-8,
         )
         loss_fn = torch.nn.CrossEntropyLoss()
         n = Xt.shape[0]
@@ -72,7 +74,7 @@ def make_job(workload, X, y, threads: int):
             order = torch.randperm(n)
             total = 0.0
             for start in range(0, n, batch):
-                idx = order[start:start + batch]
+                idx = order[start : start + batch]
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(Xt[idx]), yt[idx])
                 loss.backward()

@@ -89,22 +89,60 @@ class Workload:
         return p
 
 
-
 def tiny_workloads():
     """One small workload of each kind (fit with memory, lbfgs, predict, memory): seconds in all."""
     adam = dict(activation="relu", solver="adam", batch_size=50, max_iter=1)
     return [
-        Workload(name="T1", description="tiny fit", task="clf", n=600, d=20, n_out=3,
-                 hidden=(16,), params=adam, dtype=np.float32),
-        Workload(name="T2", description="tiny lbfgs fit", task="reg", n=300, d=10, n_out=1,
-                 hidden=(8,), params=dict(activation="tanh", solver="lbfgs", max_iter=5),
-                 dtype=np.float64),
-        Workload(name="T3", description="tiny predict_proba", task="clf", n=600, d=20, n_out=3,
-                 hidden=(16,), params=adam, dtype=np.float32, kind="predict",
-                 predict_n=2000, fit_subset=300),
-        Workload(name="T4", description="tiny peak memory", task="clf", n=3000, d=10, n_out=3,
-                 hidden=(8,), params=adam, dtype=np.float32, kind="memory", fit_subset=300,
-                 extra=dict(cases=[("fit adam", "fit", {})])),
+        Workload(
+            name="T1",
+            description="tiny fit",
+            task="clf",
+            n=600,
+            d=20,
+            n_out=3,
+            hidden=(16,),
+            params=adam,
+            dtype=np.float32,
+        ),
+        Workload(
+            name="T2",
+            description="tiny lbfgs fit",
+            task="reg",
+            n=300,
+            d=10,
+            n_out=1,
+            hidden=(8,),
+            params=dict(activation="tanh", solver="lbfgs", max_iter=5),
+            dtype=np.float64,
+        ),
+        Workload(
+            name="T3",
+            description="tiny predict_proba",
+            task="clf",
+            n=600,
+            d=20,
+            n_out=3,
+            hidden=(16,),
+            params=adam,
+            dtype=np.float32,
+            kind="predict",
+            predict_n=2000,
+            fit_subset=300,
+        ),
+        Workload(
+            name="T4",
+            description="tiny peak memory",
+            task="clf",
+            n=3000,
+            d=10,
+            n_out=3,
+            hidden=(8,),
+            params=adam,
+            dtype=np.float32,
+            kind="memory",
+            fit_subset=300,
+            extra=dict(cases=[("fit adam", "fit", {})]),
+        ),
     ]
 
 
@@ -205,18 +243,21 @@ def build_workloads(quick: bool, tiny: bool = False):
             d=100,
             n_out=10,
             hidden=(64,),
-            params=dict(activation="relu", solver="adam", batch_size=200, max_iter=1,
-                        early_stopping=False),
+            params=dict(
+                activation="relu", solver="adam", batch_size=200, max_iter=1, early_stopping=False
+            ),
             dtype=np.float32,
             kind="memory",
             fit_subset=5000,
-            extra=dict(cases=[
-                # (label, operation, parameters changed from ``params``)
-                ("fit adam", "fit", {}),
-                ("fit adam early_stopping", "fit", dict(early_stopping=True)),
-                ("fit lbfgs max_iter=2", "fit", dict(solver="lbfgs", max_iter=2)),
-                ("predict_proba", "predict_proba", {}),
-            ]),
+            extra=dict(
+                cases=[
+                    # (label, operation, parameters changed from ``params``)
+                    ("fit adam", "fit", {}),
+                    ("fit adam early_stopping", "fit", dict(early_stopping=True)),
+                    ("fit lbfgs max_iter=2", "fit", dict(solver="lbfgs", max_iter=2)),
+                    ("predict_proba", "predict_proba", {}),
+                ]
+            ),
         )
     )
     return W
@@ -248,26 +289,37 @@ def estimator_classes(task):
     return ScratchMLPRegressor, MLPRegressor
 
 
-
 def describe(w: Workload):
     p = w.params
-    parts = [f"n={w.n}", f"d={w.d}", (f"classes={w.n_out}" if w.task == "clf" else "outputs=1"),
-             f"hidden={w.hidden}", p.get("activation", "relu"), p["solver"]]
+    parts = [
+        f"n={w.n}",
+        f"d={w.d}",
+        (f"classes={w.n_out}" if w.task == "clf" else "outputs=1"),
+        f"hidden={w.hidden}",
+        p.get("activation", "relu"),
+        p["solver"],
+    ]
     if p["solver"] == "sgd":
-        parts.append(f"momentum={p.get('momentum')} nesterov={p.get('nesterovs_momentum')} "
-                     f"lr={p.get('learning_rate_init')}")
+        parts.append(
+            f"momentum={p.get('momentum')} nesterov={p.get('nesterovs_momentum')} "
+            f"lr={p.get('learning_rate_init')}"
+        )
     if p["solver"] != "lbfgs":
         parts.append(f"batch={p['batch_size']} epochs={p['max_iter']}")
     else:
         parts.append(f"max_iter={p['max_iter']} tol=0")
     parts.append(np.dtype(w.dtype).name)
     if w.kind == "predict":
-        parts = [f"predict_proba on {w.predict_n}x{w.d} {np.dtype(w.dtype).name}",
-                 f"model fitted {p['max_iter']} epoch on {w.fit_subset} rows",
-                 f"hidden={w.hidden}"]
+        parts = [
+            f"predict_proba on {w.predict_n}x{w.d} {np.dtype(w.dtype).name}",
+            f"model fitted {p['max_iter']} epoch on {w.fit_subset} rows",
+            f"hidden={w.hidden}",
+        ]
     if w.kind == "memory":
-        parts.append(f"predict_proba with a model fitted {p['max_iter']} epoch on the "
-                     f"first {w.fit_subset} rows")
+        parts.append(
+            f"predict_proba with a model fitted {p['max_iter']} epoch on the "
+            f"first {w.fit_subset} rows"
+        )
     return ", ".join(parts)
 
 

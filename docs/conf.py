@@ -98,9 +98,7 @@ sphinx_gallery_conf = {
     "write_computation_times": False,
 }
 
-warnings.filterwarnings(
-    "ignore", category=UserWarning, message="Matplotlib is currently using agg"
-)
+warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
 
 # -- HTML ----------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"

@@ -85,8 +85,10 @@ def grid_search(client: Client) -> GridSearchCV:
     elapsed = time.perf_counter() - start
 
     n_fits = len(search.cv_results_["params"]) * search.n_splits_
-    print(f"GridSearchCV: {n_fits} fits on {len(client.scheduler_info()['workers'])} "
-          f"workers in {elapsed:.1f} s")
+    print(
+        f"GridSearchCV: {n_fits} fits on {len(client.scheduler_info()['workers'])} "
+        f"workers in {elapsed:.1f} s"
+    )
     for params, mean in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
         short = {name.split("__")[1]: value for name, value in params.items()}
         print(f"  {short}  CV accuracy {mean:.4f}")
@@ -119,8 +121,10 @@ def out_of_core() -> float:
     model = ScratchMLPClassifier(
         hidden_layer_sizes=(32,), batch_size=200, learning_rate_init=1e-2, random_state=SEED
     )
-    print(f"\nOut of core: {N_TRAIN:,} samples in {X.numblocks[0]} chunks of {CHUNK:,} "
-          f"({X.nbytes / 2**20:.0f} MiB if held at once), {EPOCHS} epochs")
+    print(
+        f"\nOut of core: {N_TRAIN:,} samples in {X.numblocks[0]} chunks of {CHUNK:,} "
+        f"({X.nbytes / 2**20:.0f} MiB if held at once), {EPOCHS} epochs"
+    )
     start = time.perf_counter()
     try:
         from dask_ml.wrappers import Incremental
@@ -148,10 +152,13 @@ def out_of_core() -> float:
     # Predict block by block as well, and count the hits without gathering the test set.
     predictions = X_test.map_blocks(model.predict, drop_axis=1, dtype=y_test.dtype)
     accuracy = float((predictions == y_test).mean().compute())
-    print(f"trained with {how}: {len(model.loss_curve_)} partial_fit calls "
-          f"in {elapsed:.1f} s, {model.t_:,} samples seen")
-    print(f"held-out accuracy on {N_TEST:,} new samples: {accuracy:.4f} "
-          f"(chance: {1 / N_CLASSES:.2f})")
+    print(
+        f"trained with {how}: {len(model.loss_curve_)} partial_fit calls "
+        f"in {elapsed:.1f} s, {model.t_:,} samples seen"
+    )
+    print(
+        f"held-out accuracy on {N_TEST:,} new samples: {accuracy:.4f} (chance: {1 / N_CLASSES:.2f})"
+    )
     return accuracy
 
 
@@ -191,7 +198,8 @@ def main(argv=None) -> int:
         # The searches stop at max_iter on purpose: short runs for an example.
         with warnings.catch_warnings():
             warnings.filterwarnings(
-                "ignore", message=r"Stochastic Optimizer: Maximum iterations",
+                "ignore",
+                message=r"Stochastic Optimizer: Maximum iterations",
                 category=ConvergenceWarning,
             )
             search = grid_search(client)
@@ -199,8 +207,11 @@ def main(argv=None) -> int:
 
     # A smoke check, so that running the example also tells whether it worked.
     if search.best_score_ < 0.9 or accuracy < 0.85:
-        print(f"\nFAIL: CV accuracy {search.best_score_:.4f} (want >= 0.9), "
-              f"out-of-core accuracy {accuracy:.4f} (want >= 0.85)", file=sys.stderr)
+        print(
+            f"\nFAIL: CV accuracy {search.best_score_:.4f} (want >= 0.9), "
+            f"out-of-core accuracy {accuracy:.4f} (want >= 0.85)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

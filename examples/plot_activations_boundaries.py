@@ -38,8 +38,12 @@ names = list(ACTIVATIONS)  # the registry: every name the estimators accept
 fig, axes = plt.subplots(3, 3, figsize=(10, 9), sharex=True, sharey=True)
 for ax, name in zip(axes.ravel(), names):
     clf = ScratchMLPClassifier(
-        hidden_layer_sizes=(16, 16), activation=name, solver="lbfgs",
-        max_iter=150, alpha=0.1, random_state=0,
+        hidden_layer_sizes=(16, 16),
+        activation=name,
+        solver="lbfgs",
+        max_iter=150,
+        alpha=0.1,
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -40,8 +40,15 @@ X_train, X_val, y_train, y_val = train_test_split(X / 16.0, y, test_size=0.3, ra
 # n_iter_no_change=max_iter: run all the epochs, so that the cosine reaches
 # its end (the ConvergenceWarning this implies is silenced below).
 K = 50
-params = dict(hidden_layer_sizes=(64,), solver="adam", learning_rate_init=0.05,
-              batch_size=32, max_iter=K, n_iter_no_change=K, random_state=0)
+params = dict(
+    hidden_layer_sizes=(64,),
+    solver="adam",
+    learning_rate_init=0.05,
+    batch_size=32,
+    max_iter=K,
+    n_iter_no_change=K,
+    random_state=0,
+)
 
 fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 4))
 for color, schedule in zip(["C0", "C1"], ["constant", "cosine"]):
@@ -51,18 +58,25 @@ for color, schedule in zip(["C0", "C1"], ["constant", "cosine"]):
         clf.fit(X_train, y_train, X_val=X_val, y_val=y_val)
     epochs = [record["epoch"] for record in clf.history_]
     ax_loss.plot(epochs, clf.loss_curve_, color=color, label=f"{schedule}: training loss")
-    ax_loss.plot(epochs, clf.validation_loss_curve_, color=color, linestyle="--",
-                 label=f"{schedule}: validation loss")
-    ax_lr.plot(epochs, [record["learning_rate"] for record in clf.history_], color=color,
-               label=schedule)
-    print(f"{schedule:8s} final training loss {clf.loss_:.4f}, validation loss "
-          f"{clf.validation_loss_curve_[-1]:.4f}, validation accuracy "
-          f"{clf.validation_scores_[-1]:.3f}")
+    ax_loss.plot(
+        epochs,
+        clf.validation_loss_curve_,
+        color=color,
+        linestyle="--",
+        label=f"{schedule}: validation loss",
+    )
+    ax_lr.plot(
+        epochs, [record["learning_rate"] for record in clf.history_], color=color, label=schedule
+    )
+    print(
+        f"{schedule:8s} final training loss {clf.loss_:.4f}, validation loss "
+        f"{clf.validation_loss_curve_[-1]:.4f}, validation accuracy "
+        f"{clf.validation_scores_[-1]:.3f}"
+    )
 
 ax_loss.set(xlabel="epoch", ylabel="log loss", yscale="log", title="loss curves")
 ax_loss.legend(fontsize=8)
-ax_lr.set(xlabel="epoch", ylabel="learning rate of the epoch",
-          title='history_["learning_rate"]')
+ax_lr.set(xlabel="epoch", ylabel="learning rate of the epoch", title='history_["learning_rate"]')
 ax_lr.legend()
 fig.tight_layout()
 plt.show()

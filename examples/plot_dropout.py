@@ -48,8 +48,13 @@ X_val, y_val = noisy(300)
 
 # n_iter_no_change=max_iter: train for all 250 epochs, to see the whole curves
 # (hence the ConvergenceWarning silenced below: it is expected).
-params = dict(hidden_layer_sizes=(64, 64), learning_rate_init=0.01, max_iter=250,
-              n_iter_no_change=250, random_state=0)
+params = dict(
+    hidden_layer_sizes=(64, 64),
+    learning_rate_init=0.01,
+    max_iter=250,
+    n_iter_no_change=250,
+    random_state=0,
+)
 models = {
     "no dropout": ScratchMLPRegressor(**params),
     "dropout=0.5": ScratchMLPRegressor(**params, dropout=0.5),
@@ -61,19 +66,35 @@ for color, (name, model) in zip(["C0", "C1"], models.items()):
         warnings.filterwarnings("ignore", message="Stochastic Optimizer: Maximum iterations")
         model.fit(X_train, y_train, X_val=X_val, y_val=y_val)
     epochs = [record["epoch"] for record in model.history_]
-    ax.plot(epochs, [r["loss"] for r in model.history_], color=color, alpha=0.6,
-            label=f"{name}: training loss")
-    ax.plot(epochs, [r["val_loss"] for r in model.history_], color=color, linestyle="--",
-            label=f"{name}: validation loss")
-    print(f"{name:12s} train R2 {model.score(X_train, y_train):.3f}   "
-          f"validation R2 {model.score(X_val, y_val):.3f}   "
-          f"best validation loss {min(model.validation_loss_curve_):.3f} "
-          f"(epoch {int(np.argmin(model.validation_loss_curve_)) + 1}), "
-          f"last {model.validation_loss_curve_[-1]:.3f}")
+    ax.plot(
+        epochs,
+        [r["loss"] for r in model.history_],
+        color=color,
+        alpha=0.6,
+        label=f"{name}: training loss",
+    )
+    ax.plot(
+        epochs,
+        [r["val_loss"] for r in model.history_],
+        color=color,
+        linestyle="--",
+        label=f"{name}: validation loss",
+    )
+    print(
+        f"{name:12s} train R2 {model.score(X_train, y_train):.3f}   "
+        f"validation R2 {model.score(X_val, y_val):.3f}   "
+        f"best validation loss {min(model.validation_loss_curve_):.3f} "
+        f"(epoch {int(np.argmin(model.validation_loss_curve_)) + 1}), "
+        f"last {model.validation_loss_curve_[-1]:.3f}"
+    )
 
 ax.axhline(0.5 * NOISE**2, color="gray", linestyle=":", label="the noise's half squared error")
-ax.set(xlabel="epoch", ylabel="half squared error", yscale="log",
-       title="hidden_layer_sizes=(64, 64), 40 training samples")
+ax.set(
+    xlabel="epoch",
+    ylabel="half squared error",
+    yscale="log",
+    title="hidden_layer_sizes=(64, 64), 40 training samples",
+)
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()

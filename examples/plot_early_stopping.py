@@ -35,8 +35,10 @@ clf = ScratchMLPClassifier(
 ).fit(X_train, y_train)
 
 best = int(np.argmax(clf.validation_scores_)) + 1
-print(f"stopped after {clf.n_iter_} epochs; best epoch {best}, "
-      f"validation accuracy {clf.best_validation_score_:.3f}")
+print(
+    f"stopped after {clf.n_iter_} epochs; best epoch {best}, "
+    f"validation accuracy {clf.best_validation_score_:.3f}"
+)
 print(f"test accuracy with the restored weights: {clf.score(X_test, y_test):.3f}")
 print("last history_ entry:", {k: round(v, 4) for k, v in clf.history_[-1].items()})
 

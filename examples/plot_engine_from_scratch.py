@@ -131,6 +131,7 @@ print("same as backward():", all(np.allclose(dW[l], grad.dW[l]) for l in range(1
 # transposed matrix) an error of order 0.1 to 1. scratchmlp.check_gradients
 # sharpens this further (Richardson extrapolation, layer by layer).
 
+
 def J_at(theta):
     """The cost with ``theta`` put in the network (a copy, restored after)."""
     saved = net.theta.copy()

@@ -36,8 +36,10 @@ print(f"training accuracy {clf.score(X, y):.3f}")
 
 W1 = clf.weights_[1]  # (n[1], n[0]) = (32, 64)
 print("W[1]:", W1.shape, " coefs_[0]:", clf.coefs_[0].shape)
-print("coefs_[0] is a view of W[1].T:",
-      np.shares_memory(clf.coefs_[0], W1) and np.array_equal(clf.coefs_[0], W1.T))
+print(
+    "coefs_[0] is a view of W[1].T:",
+    np.shares_memory(clf.coefs_[0], W1) and np.array_equal(clf.coefs_[0], W1.T),
+)
 
 fig, axes = plt.subplots(4, 8, figsize=(9, 5))
 for k, ax in enumerate(axes.ravel()):

@@ -49,8 +49,10 @@ clf = ScratchMLPClassifier(
 history = pd.DataFrame(clf.history_).set_index("epoch")
 print(history.round(4).tail())
 best = history["val_score"].idxmax()
-print(f"\n{clf.n_iter_} epochs, {history['seconds'].sum():.2f} s; best epoch {best} "
-      f"(balanced accuracy {clf.best_validation_score_:.4f}), whose weights were restored")
+print(
+    f"\n{clf.n_iter_} epochs, {history['seconds'].sum():.2f} s; best epoch {best} "
+    f"(balanced accuracy {clf.best_validation_score_:.4f}), whose weights were restored"
+)
 
 fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 4))
 history[["loss", "val_loss"]].plot(ax=ax_loss, logy=True)

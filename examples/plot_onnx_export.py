@@ -75,11 +75,11 @@ def main() -> None:
     print(f"test accuracy: {model.score(X_test, y_test):.3f}")
 
     # 2. Export: a one-row float32 sample fixes the input type (float) and width.
-    onx = to_onnx(
-        model, X_train[:1], options={ScratchMLPClassifier: {"zipmap": False}}
+    onx = to_onnx(model, X_train[:1], options={ScratchMLPClassifier: {"zipmap": False}})
+    print(
+        f"ONNX model: {len(onx.SerializeToString()) / 1024:.1f} KiB, outputs "
+        f"{[o.name for o in onx.graph.output]}"
     )
-    print(f"ONNX model: {len(onx.SerializeToString()) / 1024:.1f} KiB, outputs "
-          f"{[o.name for o in onx.graph.output]}")
 
     # 3. Run and compare.
     session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -87,8 +87,10 @@ def main() -> None:
     label, proba = session.run(None, {input_name: X_test})
     np.testing.assert_array_equal(label, model.predict(X_test))
     np.testing.assert_allclose(proba, model.predict_proba(X_test), rtol=RTOL, atol=ATOL)
-    print(f"labels equal predict; probabilities within rtol={RTOL:g}, atol={ATOL:g} "
-          f"(max |difference| {np.abs(proba - model.predict_proba(X_test)).max():.1e})")
+    print(
+        f"labels equal predict; probabilities within rtol={RTOL:g}, atol={ATOL:g} "
+        f"(max |difference| {np.abs(proba - model.predict_proba(X_test)).max():.1e})"
+    )
 
     # 4. Time a large batch (the best of two runs after a warm-up).
     X_big = np.random.RandomState(1).randn(100_000, 64).astype(np.float32)

@@ -54,8 +54,14 @@ grid = np.column_stack([xx.ravel(), yy.ravel()])
 
 fig, axes = plt.subplots(2, 3, figsize=(11, 7), sharex=True, sharey=True)
 for ax, activation in zip(axes.ravel(), ACTIVATION_LISTS):
-    clf = ScratchMLPClassifier(hidden_layer_sizes=(16, 16), activation=activation,
-                               solver="lbfgs", alpha=0.3, max_iter=500, random_state=0)
+    clf = ScratchMLPClassifier(
+        hidden_layer_sizes=(16, 16),
+        activation=activation,
+        solver="lbfgs",
+        alpha=0.3,
+        max_iter=500,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         # L-BFGS may stop at max_iter before its tolerance: fine for a picture.
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -29,8 +29,12 @@ ax.scatter(x, y, s=10, color="0.4", label="training samples")
 ax.plot(x_plot, np.sin(2 * x_plot) + x_plot / 2, "k:", label="truth")
 for activation in ("relu", "tanh"):
     reg = ScratchMLPRegressor(
-        hidden_layer_sizes=(32, 32), activation=activation, solver="lbfgs",
-        alpha=1e-3, max_iter=300, random_state=0,
+        hidden_layer_sizes=(32, 32),
+        activation=activation,
+        solver="lbfgs",
+        alpha=1e-3,
+        max_iter=300,
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -76,8 +76,10 @@ def main() -> int:
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=SEED
     )
-    print(f"digits: {X_train.shape[0]} train / {X_test.shape[0]} test samples, "
-          f"{X.shape[1]} features, {len(set(y))} classes")
+    print(
+        f"digits: {X_train.shape[0]} train / {X_test.shape[0]} test samples, "
+        f"{X.shape[1]} features, {len(set(y))} classes"
+    )
 
     # 1. Tune scratchmlp with a plain scikit-learn grid search.
     search = GridSearchCV(
@@ -90,8 +92,10 @@ def main() -> int:
     search.fit(X_train, y_train)
     search_time = time.perf_counter() - start
 
-    print(f"\nGridSearchCV: {len(search.cv_results_['params'])} candidates x 3 folds "
-          f"in {search_time:.1f} s")
+    print(
+        f"\nGridSearchCV: {len(search.cv_results_['params'])} candidates x 3 folds "
+        f"in {search_time:.1f} s"
+    )
     for params, mean, std in zip(
         search.cv_results_["params"],
         search.cv_results_["mean_test_score"],

@@ -182,12 +182,14 @@ def test_tanh_from_expit_is_within_two_units_of_one_of_numpy():
     from scratchmlp._activations import _tanh_from_expit
 
     rng = np.random.RandomState(0)
-    Z = np.concatenate([
-        rng.standard_normal(20000) * 3,
-        np.logspace(-300, 2.9, 2000),
-        -np.logspace(-300, 2.9, 2000),
-        [0.0, -0.0, 1e-320, 19.0, 20.0, 710.0, 1e308, -1e308, np.inf, -np.inf],
-    ])
+    Z = np.concatenate(
+        [
+            rng.standard_normal(20000) * 3,
+            np.logspace(-300, 2.9, 2000),
+            -np.logspace(-300, 2.9, 2000),
+            [0.0, -0.0, 1e-320, 19.0, 20.0, 710.0, 1e308, -1e308, np.inf, -np.inf],
+        ]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow or invalid value anywhere
         ours = _tanh_from_expit(Z, np.empty_like(Z))

@@ -26,8 +26,17 @@ ESTIMATORS = {
     "regressor": (ScratchMLPRegressor, Y_REG),
 }
 FITTED_ATTRIBUTES = [
-    "loss_", "best_loss_", "loss_curve_", "validation_scores_", "best_validation_score_",
-    "t_", "n_iter_", "n_features_in_", "n_layers_", "n_outputs_", "out_activation_",
+    "loss_",
+    "best_loss_",
+    "loss_curve_",
+    "validation_scores_",
+    "best_validation_score_",
+    "t_",
+    "n_iter_",
+    "n_features_in_",
+    "n_layers_",
+    "n_outputs_",
+    "out_activation_",
 ]
 
 
@@ -188,7 +197,9 @@ def test_mismatched_lengths(kind, fitted):
     est, y = (_fitted if fitted else _make)(kind, "lbfgs")
     _expect_error(est, lambda e: e.fit(X, y[:-1]), ValueError, r"inconsistent numbers of samples")
     _expect_error(
-        est, lambda e: e.fit(X, y, sample_weight=np.ones(39)), ValueError,
+        est,
+        lambda e: e.fit(X, y, sample_weight=np.ones(39)),
+        ValueError,
         r"sample_weight.shape == \(39,\), expected \(40,\)",
     )
 
@@ -213,11 +224,19 @@ def test_wrong_number_of_features_at_partial_fit_and_warm_start(kind):
     kw = {"classes": [0, 1, 2]} if kind == "classifier" else {}
     est, y = _make(kind, "sgd")
     est.partial_fit(X, y, **kw)
-    _expect_error(est, lambda e: e.partial_fit(np.c_[X, X[:, 0]], y), ValueError,
-                  r"X has 5 features, but \w+ is expecting 4 features")
+    _expect_error(
+        est,
+        lambda e: e.partial_fit(np.c_[X, X[:, 0]], y),
+        ValueError,
+        r"X has 5 features, but \w+ is expecting 4 features",
+    )
     est, y = _fitted(kind, "adam", warm_start=True)
-    _expect_error(est, lambda e: e.fit(np.c_[X, X[:, 0]], y), ValueError,
-                  r"X has 5 features, but \w+ is expecting 4 features")
+    _expect_error(
+        est,
+        lambda e: e.fit(np.c_[X, X[:, 0]], y),
+        ValueError,
+        r"X has 5 features, but \w+ is expecting 4 features",
+    )
 
 
 def test_unseen_classes_in_partial_fit():
@@ -225,30 +244,54 @@ def test_unseen_classes_in_partial_fit():
     est.partial_fit(X, y, classes=[0, 1, 2])
     y_new = y.copy()
     y_new[:3] = 7
-    _expect_error(est, lambda e: e.partial_fit(X, y_new), ValueError,
-                  r"`y` has classes not in `self.classes_`")
-    _expect_error(est, lambda e: e.partial_fit(X, y, classes=[0, 1, 2, 7]), ValueError,
-                  r"classes=.* is not the same as on the first call")
+    _expect_error(
+        est,
+        lambda e: e.partial_fit(X, y_new),
+        ValueError,
+        r"`y` has classes not in `self.classes_`",
+    )
+    _expect_error(
+        est,
+        lambda e: e.partial_fit(X, y, classes=[0, 1, 2, 7]),
+        ValueError,
+        r"classes=.* is not the same as on the first call",
+    )
     # Labels outside `classes` on the first call.
     fresh, _ = _make("classifier", "adam")
-    _expect_error(fresh, lambda e: e.partial_fit(X, y, classes=[0, 1]), ValueError,
-                  r"`y` has classes not in `self.classes_`")
+    _expect_error(
+        fresh,
+        lambda e: e.partial_fit(X, y, classes=[0, 1]),
+        ValueError,
+        r"`y` has classes not in `self.classes_`",
+    )
 
 
 def test_warm_start_with_other_classes():
     est, y = _fitted("classifier", "adam", warm_start=True)
     y_other = np.where(y == 2, 1, y)  # class 2 missing
-    _expect_error(est, lambda e: e.fit(X, y_other), ValueError,
-                  r"warm_start can only be used where `y` has the same classes")
+    _expect_error(
+        est,
+        lambda e: e.fit(X, y_other),
+        ValueError,
+        r"warm_start can only be used where `y` has the same classes",
+    )
 
 
 def test_partial_fit_with_early_stopping():
     est, y = _make("regressor", "adam", early_stopping=True)
-    _expect_error(est, lambda e: e.partial_fit(X, y), ValueError,
-                  r"partial_fit does not support early_stopping=True")
+    _expect_error(
+        est,
+        lambda e: e.partial_fit(X, y),
+        ValueError,
+        r"partial_fit does not support early_stopping=True",
+    )
     est, y = _make("classifier", "adam", early_stopping=True)
-    _expect_error(est, lambda e: e.partial_fit(X, y, classes=[0, 1, 2]), ValueError,
-                  r"partial_fit does not support early_stopping=True")
+    _expect_error(
+        est,
+        lambda e: e.partial_fit(X, y, classes=[0, 1, 2]),
+        ValueError,
+        r"partial_fit does not support early_stopping=True",
+    )
     assert "classes_" not in vars(est)
 
 
@@ -265,8 +308,12 @@ def test_negative_y_with_poisson(solver, fitted):
             est.fit(X, np.abs(Y_REG))
     y_bad = np.abs(Y_REG)
     y_bad[4] = -0.5
-    _expect_error(est, lambda e: e.fit(X, y_bad), ValueError,
-                  r"loss='poisson' requires non-negative targets.*-0\.5")
+    _expect_error(
+        est,
+        lambda e: e.fit(X, y_bad),
+        ValueError,
+        r"loss='poisson' requires non-negative targets.*-0\.5",
+    )
     if solver != "lbfgs" and fitted:
         _expect_error(est, lambda e: e.partial_fit(X, y_bad), ValueError, r"non-negative")
 
@@ -277,13 +324,25 @@ def test_bad_sample_weight(kind, fitted):
     est, y = (_fitted if fitted else _make)(kind, "lbfgs")
     sw = np.ones(40)
     sw[3] = -1.0
-    _expect_error(est, lambda e: e.fit(X, y, sample_weight=sw), ValueError,
-                  r"Negative values in data passed to `sample_weight`")
+    _expect_error(
+        est,
+        lambda e: e.fit(X, y, sample_weight=sw),
+        ValueError,
+        r"Negative values in data passed to `sample_weight`",
+    )
     sw[3] = np.nan
-    _expect_error(est, lambda e: e.fit(X, y, sample_weight=sw), ValueError,
-                  r"(?i)sample_weight.*NaN|Input contains NaN")
-    _expect_error(est, lambda e: e.fit(X, y, sample_weight=np.zeros(40)), ValueError,
-                  r"(?i)sample weights must contain at least one non-zero|sums to zero")
+    _expect_error(
+        est,
+        lambda e: e.fit(X, y, sample_weight=sw),
+        ValueError,
+        r"(?i)sample_weight.*NaN|Input contains NaN",
+    )
+    _expect_error(
+        est,
+        lambda e: e.fit(X, y, sample_weight=np.zeros(40)),
+        ValueError,
+        r"(?i)sample weights must contain at least one non-zero|sums to zero",
+    )
 
 
 @pytest.mark.parametrize(
@@ -367,8 +426,12 @@ def _diverging_regressor(learning_rate_init=10.0, **params):
     Xd = rng.randn(60, 3)
     yd = 100 * (Xd @ [1.0, -2.0, 0.5]) + 50 * rng.randn(60)  # targets of scale ~100
     est = ScratchMLPRegressor(
-        hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=learning_rate_init,
-        momentum=0.9, max_iter=50, random_state=0,
+        hidden_layer_sizes=(5,),
+        solver="sgd",
+        learning_rate_init=learning_rate_init,
+        momentum=0.9,
+        max_iter=50,
+        random_state=0,
     ).set_params(**params)
     return est, Xd, yd
 

@@ -110,8 +110,14 @@ def test_initial_weights_match_sklearn(target, activation):
     exposes the initial weights of both estimators.
     """
     Ours, Theirs, y = TARGETS[target]
-    params = _params(solver="sgd", momentum=0.0, learning_rate_init=1e-300, max_iter=1,
-                     hidden_layer_sizes=(5, 3), activation=activation)
+    params = _params(
+        solver="sgd",
+        momentum=0.0,
+        learning_rate_init=1e-300,
+        max_iter=1,
+        hidden_layer_sizes=(5, 3),
+        activation=activation,
+    )
     ours = Ours(**params).fit(X, y)
     theirs = Theirs(**params).fit(X, y)
     # The documented scheme: uniform on [-r, r], r = sqrt(f / (fan_in + fan_out)),
@@ -325,7 +331,9 @@ def _validation_split(est, y, n_out, loss, stratify):
     net = Network([X.shape[1], *est.hidden_layer_sizes, n_out], est.activation, loss)
     initialize(net, rng)
     return train_test_split(
-        np.arange(len(X)), random_state=rng, test_size=est.validation_fraction,
+        np.arange(len(X)),
+        random_state=rng,
+        test_size=est.validation_fraction,
         stratify=y if stratify else None,
     )
 
@@ -335,7 +343,9 @@ def _validation_split(est, y, n_out, loss, stratify):
 def test_early_stopping(Estimator, y):
     est = Estimator(
         **_params(solver="adam", max_iter=200, learning_rate_init=0.05),
-        early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
     ).fit(X, y)
     assert est.best_loss_ is None
     assert isinstance(est.validation_scores_, list)
@@ -389,7 +399,7 @@ def test_warm_start_lbfgs_starts_from_previous_solution():
     first_loss = est.loss_
     cold_first = ScratchMLPRegressor(**_params(solver="lbfgs", max_iter=10)).fit(X, Y_REG)
     est.fit(X, Y_REG)
-    second = est.loss_curve_[-est.n_iter_:]
+    second = est.loss_curve_[-est.n_iter_ :]
     # The first iteration of the second fit already improves on the first
     # fit's solution; a cold start would begin far above it.
     assert second[0] <= first_loss + 1e-12

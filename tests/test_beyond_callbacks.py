@@ -1,5 +1,4 @@
-"""Beyond scikit-learn (8): callbacks (stopping, what they see, EarlyStopping, ProgressBar).
-"""
+"""Beyond scikit-learn (8): callbacks (stopping, what they see, EarlyStopping, ProgressBar)."""
 
 import builtins
 import io
@@ -23,6 +22,7 @@ from scratchmlp.callbacks import EarlyStopping, ProgressBar
 X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg
 Y_COUNTS, X_VAL, Y_VAL_3, Y_VAL_REG = SMALL.y_counts, SMALL.X_val, SMALL.y_val_3, SMALL.y_val_reg
+
 
 # ===========================================================================
 # 8. Callbacks
@@ -88,8 +88,13 @@ def test_callbacks_see_the_model_in_training(solver):
 
 def _early_stopping_fit(solver, **kw):
     snap, stop = Snapshots(), EarlyStopping(monitor="val_loss", patience=3, **kw)
-    params = _params(solver=solver, hidden_layer_sizes=(30,), max_iter=300,
-                     learning_rate_init=0.05, callbacks=[snap, stop])
+    params = _params(
+        solver=solver,
+        hidden_layer_sizes=(30,),
+        max_iter=300,
+        learning_rate_init=0.05,
+        callbacks=[snap, stop],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est = ScratchMLPClassifier(**params).fit(X, Y_3, X_val=X_VAL, y_val=Y_VAL_3)
@@ -122,8 +127,9 @@ def test_early_stopping_callback_restores_the_best_weights_lbfgs():
 
 def test_early_stopping_callback_can_be_reused():
     stop = EarlyStopping(patience=3)
-    est = ScratchMLPClassifier(**_params(hidden_layer_sizes=(30,), max_iter=300,
-                                         learning_rate_init=0.05, callbacks=[stop]))
+    est = ScratchMLPClassifier(
+        **_params(hidden_layer_sizes=(30,), max_iter=300, learning_rate_init=0.05, callbacks=[stop])
+    )
     est.fit(X, Y_3, X_val=X_VAL, y_val=Y_VAL_3)
     first = (est.n_iter_, stop.best_epoch_, [c.copy() for c in est.coefs_])
     est.fit(X, Y_3, X_val=X_VAL, y_val=Y_VAL_3)  # same random_state: the same fit
@@ -143,8 +149,9 @@ def test_early_stopping_callback_needs_validation_data():
 @quiet
 def test_early_stopping_callback_on_training_loss():
     stop = EarlyStopping(monitor="loss", patience=2, min_delta=1e-2)
-    est = ScratchMLPClassifier(**_params(max_iter=500, learning_rate_init=0.05,
-                                         callbacks=[stop])).fit(X, Y_3)
+    est = ScratchMLPClassifier(
+        **_params(max_iter=500, learning_rate_init=0.05, callbacks=[stop])
+    ).fit(X, Y_3)
     assert stop.stopped_epoch_ == est.n_iter_ < 500
     assert stop.best_ == pytest.approx(est.loss_curve_[stop.best_epoch_ - 1])
 

@@ -1,6 +1,4 @@
-"""Beyond scikit-learn (9, 10): hidden_activations and check_gradients.
-"""
-
+"""Beyond scikit-learn (9, 10): hidden_activations and check_gradients."""
 
 import numpy as np
 import pytest
@@ -19,13 +17,20 @@ X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg
 Y_COUNTS, X_VAL, Y_VAL_3, Y_VAL_REG = SMALL.y_counts, SMALL.X_val, SMALL.y_val_3, SMALL.y_val_reg
 
+
 # ===========================================================================
 # 9. hidden_activations
 # ===========================================================================
 @quiet
 @pytest.mark.parametrize(
-    "activations", [["relu", "tanh"], ["logistic", "identity"], ["leaky_relu", "elu"],
-                    ["gelu", "softplus"], ["silu", "silu"]]
+    "activations",
+    [
+        ["relu", "tanh"],
+        ["logistic", "identity"],
+        ["leaky_relu", "elu"],
+        ["gelu", "softplus"],
+        ["silu", "silu"],
+    ],
 )
 def test_hidden_activations_equal_a_manual_forward_pass(activations):
     est = ScratchMLPClassifier(
@@ -44,16 +49,20 @@ def test_hidden_activations_equal_a_manual_forward_pass(activations):
     logits = manual[2] @ est.coefs_[2] + est.intercepts_[2]
     proba = np.exp(logits - logits.max(axis=1, keepdims=True))
     # (atol: predict_proba reports probabilities below 2.2e-308 as that number)
-    np.testing.assert_allclose(est.predict_proba(X), proba / proba.sum(axis=1, keepdims=True),
-                               rtol=1e-10, atol=1e-300)
+    np.testing.assert_allclose(
+        est.predict_proba(X), proba / proba.sum(axis=1, keepdims=True), rtol=1e-10, atol=1e-300
+    )
 
 
 @quiet
 def test_hidden_activations_input_handling():
     sp = pytest.importorskip("scipy.sparse")
     est = ScratchMLPRegressor(**_params(hidden_layer_sizes=(6, 4), solver="lbfgs")).fit(X, Y_REG)
-    np.testing.assert_allclose(est.hidden_activations(sp.csr_matrix(X), layer=1),
-                               est.hidden_activations(X, layer=1), rtol=1e-12)
+    np.testing.assert_allclose(
+        est.hidden_activations(sp.csr_matrix(X), layer=1),
+        est.hidden_activations(X, layer=1),
+        rtol=1e-12,
+    )
     A = est.hidden_activations(X.astype(np.float32), layer=1)
     assert A.dtype == np.float64 and A.shape == (60, 6)
 
@@ -91,8 +100,14 @@ GRADIENT_CASES = {
 def test_check_gradients_on_fitted_models(case):
     Estimator, kw, y = GRADIENT_CASES[case]
     est = Estimator(
-        **kw, **_params(hidden_layer_sizes=(4, 3), activation=["gelu", "elu"], solver="lbfgs",
-                        max_iter=15, alpha=0.1)
+        **kw,
+        **_params(
+            hidden_layer_sizes=(4, 3),
+            activation=["gelu", "elu"],
+            solver="lbfgs",
+            max_iter=15,
+            alpha=0.1,
+        ),
     ).fit(X, y)
     assert check_gradients(est, X[:20], y[:20]) < 1e-6
     s = np.linspace(0.2, 3.0, 20)
@@ -110,8 +125,9 @@ def test_check_gradients_for_every_activation(activation):
 
 @quiet
 def test_check_gradients_on_float32_model():
-    est = ScratchMLPClassifier(**_params(solver="lbfgs", max_iter=10)).fit(X.astype(np.float32),
-                                                                          Y_3)
+    est = ScratchMLPClassifier(**_params(solver="lbfgs", max_iter=10)).fit(
+        X.astype(np.float32), Y_3
+    )
     assert est.coefs_[0].dtype == np.float32
     assert check_gradients(est, X[:20], Y_3[:20]) < 1e-6
     assert est.coefs_[0].dtype == np.float32  # not modified

@@ -1,5 +1,4 @@
-"""Beyond scikit-learn (5): rmsprop, adamw, the cosine schedule, gradient clipping.
-"""
+"""Beyond scikit-learn (5): rmsprop, adamw, the cosine schedule, gradient clipping."""
 
 import warnings
 
@@ -21,6 +20,7 @@ X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg
 Y_COUNTS, X_VAL, Y_VAL_3, Y_VAL_REG = SMALL.y_counts, SMALL.X_val, SMALL.y_val_3, SMALL.y_val_reg
 
+
 # ===========================================================================
 # 5. rmsprop, adamw, the cosine schedule, gradient clipping
 # ===========================================================================
@@ -39,8 +39,16 @@ def test_each_solver_learns_digits(solver, lr):
 
 
 def _one_full_batch_step(solver, **kw):
-    params = dict(hidden_layer_sizes=(5,), activation="tanh", solver=solver, batch_size=len(X),
-                  shuffle=False, max_iter=1, random_state=0, learning_rate_init=0.01)
+    params = dict(
+        hidden_layer_sizes=(5,),
+        activation="tanh",
+        solver=solver,
+        batch_size=len(X),
+        shuffle=False,
+        max_iter=1,
+        random_state=0,
+        learning_rate_init=0.01,
+    )
     params.update(kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -69,8 +77,13 @@ def test_adamw_decays_the_weights_decoupled_from_the_gradient():
 @quiet
 def test_adamw_shrinks_the_weights():
     Xd, yd = _digits()
-    params = dict(hidden_layer_sizes=(32,), learning_rate_init=0.01, batch_size=50, max_iter=20,
-                  random_state=0)
+    params = dict(
+        hidden_layer_sizes=(32,),
+        learning_rate_init=0.01,
+        batch_size=50,
+        max_iter=20,
+        random_state=0,
+    )
     adam = ScratchMLPClassifier(solver="adam", alpha=0.0, **params).fit(Xd, yd)
     adamw0 = ScratchMLPClassifier(solver="adamw", alpha=0.0, **params).fit(Xd, yd)
     _assert_same_model(adamw0, adam)  # no decay: AdamW is Adam
@@ -104,8 +117,13 @@ def test_rmsprop_first_step():
 def test_cosine_learning_rate_in_history(solver):
     lr0, K = 0.02, 12
     est = ScratchMLPClassifier(
-        **_params(solver=solver, learning_rate="cosine", learning_rate_init=lr0, max_iter=K,
-                  n_iter_no_change=np.inf)
+        **_params(
+            solver=solver,
+            learning_rate="cosine",
+            learning_rate_init=lr0,
+            max_iter=K,
+            n_iter_no_change=np.inf,
+        )
     ).fit(X, Y_3)
     assert est.n_iter_ == K
     rates = [record["learning_rate"] for record in est.history_]
@@ -127,15 +145,22 @@ def test_cosine_rate_is_the_step_taken():
             thetas.append(est._net.theta.copy())
 
     lr0, K = 0.05, 6
-    est = _one_full_batch_step("sgd", momentum=0.0, learning_rate="cosine",
-                               learning_rate_init=lr0, max_iter=K, callbacks=[Record()],
-                               n_iter_no_change=np.inf)
+    est = _one_full_batch_step(
+        "sgd",
+        momentum=0.0,
+        learning_rate="cosine",
+        learning_rate_init=lr0,
+        max_iter=K,
+        callbacks=[Record()],
+        n_iter_no_change=np.inf,
+    )
     for k in range(1, K):
         step = thetas[k] - thetas[k - 1]
         lr = est.history_[k]["learning_rate"]
         assert lr == pytest.approx(lr0 * (1 + np.cos(np.pi * k / K)) / 2)
-        np.testing.assert_allclose(step, -lr * _gradient(est, thetas[k - 1], X, Y_REG),
-                                   rtol=1e-8, atol=1e-14)
+        np.testing.assert_allclose(
+            step, -lr * _gradient(est, thetas[k - 1], X, Y_REG), rtol=1e-8, atol=1e-14
+        )
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
@@ -145,8 +170,7 @@ def test_max_grad_norm_clips_the_first_epoch(solver):
     g_norm = np.linalg.norm(_gradient(start, theta0, X, Y_REG))
     lr, clip = 0.01, 1e-3 * g_norm
     free = _one_full_batch_step(solver, momentum=0.0, learning_rate_init=lr)
-    clipped = _one_full_batch_step(solver, momentum=0.0, learning_rate_init=lr,
-                                   max_grad_norm=clip)
+    clipped = _one_full_batch_step(solver, momentum=0.0, learning_rate_init=lr, max_grad_norm=clip)
     moved_free = np.linalg.norm(free._net.theta - theta0)
     moved_clipped = np.linalg.norm(clipped._net.theta - theta0)
     if solver == "sgd":
@@ -158,8 +182,9 @@ def test_max_grad_norm_clips_the_first_epoch(solver):
         # shows only where eps is no longer negligible.
         assert moved_clipped <= moved_free
     # A bound above the gradient's norm changes nothing.
-    loose = _one_full_batch_step(solver, momentum=0.0, learning_rate_init=lr,
-                                 max_grad_norm=2 * g_norm)
+    loose = _one_full_batch_step(
+        solver, momentum=0.0, learning_rate_init=lr, max_grad_norm=2 * g_norm
+    )
     np.testing.assert_array_equal(loose._net.theta, free._net.theta)
 
 
@@ -172,7 +197,13 @@ def test_max_grad_norm_bounds_every_sgd_step():
             thetas.append(est._net.theta.copy())
 
     lr, clip = 0.1, 0.05
-    _one_full_batch_step("sgd", momentum=0.0, learning_rate_init=lr, max_iter=10,
-                         max_grad_norm=clip, callbacks=[Record()])
+    _one_full_batch_step(
+        "sgd",
+        momentum=0.0,
+        learning_rate_init=lr,
+        max_iter=10,
+        max_grad_norm=clip,
+        callbacks=[Record()],
+    )
     steps = [np.linalg.norm(b - a) for a, b in zip(thetas, thetas[1:])]
     assert max(steps) <= lr * clip * (1 + 1e-12)

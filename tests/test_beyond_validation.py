@@ -1,6 +1,4 @@
-"""Beyond scikit-learn (6, 7): validation data and scoring, and ``history_``.
-"""
-
+"""Beyond scikit-learn (6, 7): validation data and scoring, and ``history_``."""
 
 import numpy as np
 import pytest
@@ -18,14 +16,21 @@ X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg
 Y_COUNTS, X_VAL, Y_VAL_3, Y_VAL_REG = SMALL.y_counts, SMALL.X_val, SMALL.y_val_3, SMALL.y_val_reg
 
+
 # ===========================================================================
 # 6. Validation data and scoring
 # ===========================================================================
 @quiet
 def test_given_validation_set_replaces_the_split_and_restores_the_best_epoch():
     est = ScratchMLPClassifier(
-        **_params(early_stopping=True, scoring="loss", n_iter_no_change=3, max_iter=300,
-                  learning_rate_init=0.05, hidden_layer_sizes=(20,))
+        **_params(
+            early_stopping=True,
+            scoring="loss",
+            n_iter_no_change=3,
+            max_iter=300,
+            learning_rate_init=0.05,
+            hidden_layer_sizes=(20,),
+        )
     ).fit(X, Y_3, X_val=X_VAL, y_val=Y_VAL_3)
     assert est.t_ == len(X) * est.n_iter_  # every training sample, every epoch
     assert est.n_iter_ < 300  # it stopped early
@@ -116,8 +121,14 @@ def test_scoring_by_name_and_callable():
 def test_early_stopping_follows_the_scoring():
     # Stopping on the validation loss keeps the epoch of the lowest loss.
     est = ScratchMLPRegressor(
-        **_params(early_stopping=True, scoring="neg_mean_absolute_error", n_iter_no_change=2,
-                  max_iter=200, learning_rate_init=0.05, hidden_layer_sizes=(20,))
+        **_params(
+            early_stopping=True,
+            scoring="neg_mean_absolute_error",
+            n_iter_no_change=2,
+            max_iter=200,
+            learning_rate_init=0.05,
+            hidden_layer_sizes=(20,),
+        )
     ).fit(X, Y_REG, X_val=X_VAL, y_val=Y_VAL_REG)
     expected = -mean_absolute_error(Y_VAL_REG, est.predict(X_VAL))
     assert est.best_validation_score_ == pytest.approx(expected, rel=1e-10)

@@ -3,7 +3,6 @@ initialisation schemes. Each feature does what it says, not only runs (see
 docs/beyond.md).
 """
 
-
 import numpy as np
 import pytest
 from beyond_helpers import (
@@ -27,6 +26,7 @@ from scratchmlp._network import dropout_masks
 X, Y_BIN, Y_3, Y_ML = SMALL.X, SMALL.y_binary, SMALL.y_3, SMALL.y_multilabel
 Y_REG = SMALL.y_reg
 Y_COUNTS, X_VAL, Y_VAL_3, Y_VAL_REG = SMALL.y_counts, SMALL.X_val, SMALL.y_val_3, SMALL.y_val_reg
+
 
 # ===========================================================================
 # 1. class_weight
@@ -216,8 +216,7 @@ def test_dropout_regularises_a_big_network_on_a_small_noisy_set():
     X_train, X_test = rng.randn(40, 5), rng.randn(200, 5)
     y_train = X_train[:, 0] + 0.5 * rng.randn(40)
     y_test = X_test[:, 0] + 0.5 * rng.randn(200)
-    params = dict(hidden_layer_sizes=(64, 64), learning_rate_init=0.01, max_iter=60,
-                  random_state=0)
+    params = dict(hidden_layer_sizes=(64, 64), learning_rate_init=0.01, max_iter=60, random_state=0)
     plain = ScratchMLPRegressor(**params).fit(X_train, y_train)
     dropped = ScratchMLPRegressor(**params, dropout=0.5).fit(X_train, y_train)
     # Dropout is noise in training: at the same epoch the training cost is higher...
@@ -274,8 +273,10 @@ def test_init_scheme_variance(init, variance, kurtosis):
 
 
 def test_init_auto_is_sklearns():
-    for Ours, Theirs, y in [(ScratchMLPClassifier, MLPClassifier, Y_3),
-                            (ScratchMLPRegressor, MLPRegressor, Y_REG)]:
+    for Ours, Theirs, y in [
+        (ScratchMLPClassifier, MLPClassifier, Y_3),
+        (ScratchMLPRegressor, MLPRegressor, Y_REG),
+    ]:
         for activation in ("relu", "logistic"):
             kw = dict(hidden_layer_sizes=(5, 3), activation=activation)
             ours = _initial(Ours, X, y, init="auto", **kw)

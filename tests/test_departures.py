@@ -56,17 +56,33 @@ def _assert_weights_equal(est, weights):
 # ---------------------------------------------------------------------------
 WARM_START_CHANGES = [
     # (estimators, y, the parameter changed, its new value, our error message)
-    ((MLPClassifier, ScratchMLPClassifier), Y_BIN, "hidden_layer_sizes", (7,),
-     r"layer sizes \[4, 5, 1\].*\[4, 7, 1\]"),
-    ((MLPClassifier, ScratchMLPClassifier), Y_BIN, "activation", "tanh",
-     r"activations of the previous fit \(\['relu'\]\), got activation='tanh'"),
-    ((MLPRegressor, ScratchMLPRegressor), Y_COUNTS, "loss", "poisson",
-     r"output 'identity'.*'poisson'"),
+    (
+        (MLPClassifier, ScratchMLPClassifier),
+        Y_BIN,
+        "hidden_layer_sizes",
+        (7,),
+        r"layer sizes \[4, 5, 1\].*\[4, 7, 1\]",
+    ),
+    (
+        (MLPClassifier, ScratchMLPClassifier),
+        Y_BIN,
+        "activation",
+        "tanh",
+        r"activations of the previous fit \(\['relu'\]\), got activation='tanh'",
+    ),
+    (
+        (MLPRegressor, ScratchMLPRegressor),
+        Y_COUNTS,
+        "loss",
+        "poisson",
+        r"output 'identity'.*'poisson'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "estimators, y, param, value, match", WARM_START_CHANGES,
+    "estimators, y, param, value, match",
+    WARM_START_CHANGES,
     ids=["hidden_layer_sizes", "activation", "loss"],
 )
 def test_warm_start_refuses_a_changed_architecture(estimators, y, param, value, match):
@@ -267,8 +283,15 @@ def test_divergence_keeps_finite_weights_where_sklearn_raises():
     # Small batches: epoch 1 stays below 10 times its start and the cost
     # overflows within epoch 2. (With full batches the loss explodes while
     # finite, and the practical rule stops it: tests/test_divergence.py.)
-    params = dict(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=0.004,
-                  batch_size=5, momentum=0.9, max_iter=50, random_state=0)
+    params = dict(
+        hidden_layer_sizes=(5,),
+        solver="sgd",
+        learning_rate_init=0.004,
+        batch_size=5,
+        momentum=0.9,
+        max_iter=50,
+        random_state=0,
+    )
     if SKLEARN_1_9:
         with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
             _sklearn_quietly(lambda: MLPRegressor(**params).fit(X_d, y_d))

@@ -90,7 +90,11 @@ def test_mini_batch_run_goes_back_to_the_end_of_the_last_ordinary_epoch():
     # loss explodes (1e121) within the third.
     X, y = make_regression(400, 8, noise=5, random_state=0)
     reg = ScratchMLPRegressor(
-        solver="sgd", learning_rate_init=0.01, momentum=0.9, batch_size=50, max_iter=40,
+        solver="sgd",
+        learning_rate_init=0.01,
+        momentum=0.9,
+        batch_size=50,
+        max_iter=40,
         random_state=0,
     )
     with pytest.warns(DivergenceWarning) as record:
@@ -181,8 +185,12 @@ def test_a_late_blow_up_is_a_divergence_not_an_oscillation():
     X = rng.randn(200, 5) * 1e3
     y = X @ rng.randn(5)
     reg = ScratchMLPRegressor(
-        hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=1e-7, momentum=0.99,
-        max_iter=300, random_state=0,
+        hidden_layer_sizes=(10,),
+        solver="sgd",
+        learning_rate_init=1e-7,
+        momentum=0.99,
+        max_iter=300,
+        random_state=0,
     )
     with pytest.warns(DivergenceWarning, match="Training diverged in epoch 41") as record:
         reg.fit(X, y)
@@ -212,7 +220,9 @@ TARGETS = {
     "log_loss": (ScratchMLPClassifier, {}, Y_DIGITS),
     "binary_log_loss": (ScratchMLPClassifier, {}, (Y_DIGITS > 4).astype(int)),
     "multilabel": (
-        ScratchMLPClassifier, {}, np.column_stack([Y_DIGITS % 2, Y_DIGITS > 4]).astype(int)
+        ScratchMLPClassifier,
+        {},
+        np.column_stack([Y_DIGITS % 2, Y_DIGITS > 4]).astype(int),
     ),
     "squared_error": (ScratchMLPRegressor, {}, X_DIGITS @ RNG.randn(64) / 4),
     "poisson": (ScratchMLPRegressor, {"loss": "poisson"}, RNG.poisson(2.0, len(Y_DIGITS))),

@@ -91,7 +91,14 @@ def test_sklearn_check_dataframe_column_names_consistency(estimator):
 #: whose defaults keep scikit-learn's behaviour (see test_parity.py). Adding one
 #: is a deliberate API change: list it here.
 EXTENSION_PARAMETERS = {
-    ScratchMLPClassifier: ["class_weight", "dropout", "init", "max_grad_norm", "scoring", "callbacks"],
+    ScratchMLPClassifier: [
+        "class_weight",
+        "dropout",
+        "init",
+        "max_grad_norm",
+        "scoring",
+        "callbacks",
+    ],
     ScratchMLPRegressor: ["dropout", "init", "max_grad_norm", "scoring", "callbacks"],
 }
 
@@ -124,10 +131,14 @@ def test_signature_matches_sklearn(ours, theirs):
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=lambda c: c.__name__)
 def test_positional_and_keyword_only_split(ours, theirs):
     positional = [
-        name for name, kind, _ in _signature(theirs) if kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        name
+        for name, kind, _ in _signature(theirs)
+        if kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
     ]
     assert positional == [
-        name for name, kind, _ in _signature(ours) if kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        name
+        for name, kind, _ in _signature(ours)
+        if kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
     ]
     values = {"loss": "poisson", "hidden_layer_sizes": (7, 3), "activation": "tanh"}
     est = ours(*[values[name] for name in positional])
@@ -233,7 +244,9 @@ BAD_PARAMS = [
 
 
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("params", BAD_PARAMS, ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()))
+@pytest.mark.parametrize(
+    "params", BAD_PARAMS, ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items())
+)
 def test_bad_parameters_raise_on_fit(ours, theirs, params):
     X = np.random.RandomState(0).rand(10, 3)
     y = np.array([0, 1] * 5)

@@ -29,10 +29,14 @@ TARGETS = {
     "log_loss": (ScratchMLPClassifier, {}, Y_DIGITS),
     "binary_log_loss": (ScratchMLPClassifier, {}, (Y_DIGITS > 4).astype(int)),
     "multilabel": (
-        ScratchMLPClassifier, {}, np.column_stack([Y_DIGITS % 2, Y_DIGITS > 4, Y_DIGITS % 3 == 0])
+        ScratchMLPClassifier,
+        {},
+        np.column_stack([Y_DIGITS % 2, Y_DIGITS > 4, Y_DIGITS % 3 == 0]),
     ),
     "squared_error": (
-        ScratchMLPRegressor, {}, np.column_stack([X @ RNG.randn(16), X @ RNG.randn(16)])
+        ScratchMLPRegressor,
+        {},
+        np.column_stack([X @ RNG.randn(16), X @ RNG.randn(16)]),
     ),
     "poisson": (ScratchMLPRegressor, {"loss": "poisson"}, RNG.poisson(np.exp(X[:, :3].sum(1) / 3))),
 }
@@ -43,8 +47,14 @@ def _fitted(activation, target, epochs, dtype=np.float64):
     """Two hidden layers, so that every derivative is chained through another layer."""
     Estimator, params, y = TARGETS[target]
     est = Estimator(
-        hidden_layer_sizes=(6, 5), activation=activation, solver="adam", max_iter=epochs,
-        learning_rate_init=0.01, alpha=1e-3, random_state=0, **params,
+        hidden_layer_sizes=(6, 5),
+        activation=activation,
+        solver="adam",
+        max_iter=epochs,
+        learning_rate_init=0.01,
+        alpha=1e-3,
+        random_state=0,
+        **params,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -107,7 +117,8 @@ def test_a_derivative_off_by_ten_percent_is_caught(activation, monkeypatch):
         return dA
 
     monkeypatch.setitem(
-        ACTIVATIONS, activation,
+        ACTIVATIONS,
+        activation,
         Activation(activation, g.forward, wrong_backward, g.derivative_from_output, g.kinks),
     )
     assert check_gradients(est, X[:40], y[:40]) >= WRONG_BOUND

@@ -121,8 +121,11 @@ FORMATS = {
 }
 
 
-@pytest.fixture(scope="module", params=[(k, d, i) for k in KINDS for d in DTYPES for i in INPUTS],
-                ids=lambda p: f"{p[0]}-{np.dtype(p[1]).name}-{p[2]}")
+@pytest.fixture(
+    scope="module",
+    params=[(k, d, i) for k in KINDS for d in DTYPES for i in INPUTS],
+    ids=lambda p: f"{p[0]}-{np.dtype(p[1]).name}-{p[2]}",
+)
 def fitted(request):
     kind, dtype, inputs = request.param
     X, y = _data(dtype, sparse=inputs == "sparse")

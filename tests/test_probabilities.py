@@ -291,8 +291,13 @@ def test_multilabel_probabilities_strictly_inside_zero_one():
     """scikit-learn's check_classifiers_multilabel_output_format_predict_proba:
     a saturated logistic unit gave exactly 1.0."""
     X, y = make_multilabel_classification(
-        n_samples=100, n_features=2, n_classes=5, n_labels=3, length=50,
-        allow_unlabeled=True, random_state=0,
+        n_samples=100,
+        n_features=2,
+        n_classes=5,
+        n_labels=3,
+        length=50,
+        allow_unlabeled=True,
+        random_state=0,
     )
     X = scale(X)
     with warnings.catch_warnings():

@@ -115,9 +115,20 @@ def test_every_departure_names_tests_that_exist():
 
     node_ids = sorted({n for ids in readme.values() for n in ids})
     collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-         *node_ids],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *node_ids,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     # pytest exits non-zero, naming the node, if any of them does not exist.
     assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]

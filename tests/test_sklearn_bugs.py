@@ -93,9 +93,7 @@ def test_multioutput_squared_error_gradient_matches_reported_loss(n_outputs):
         np.testing.assert_allclose(grad.flat, fd, rtol=1e-6, atol=1e-9)
 
         # The cost is scikit-learn's loss_ convention (mean over the outputs).
-        sk_loss, sk_coef_grads, sk_intercept_grads = _sklearn_loss_and_gradient(
-            net, X, Y, alpha
-        )
+        sk_loss, sk_coef_grads, sk_intercept_grads = _sklearn_loss_and_gradient(net, X, Y, alpha)
         assert J == pytest.approx(sk_loss, rel=1e-12)
 
     # scikit-learn (alpha=0): the same loss, but a gradient n_outputs times too large.
@@ -123,8 +121,15 @@ def test_multioutput_estimator_loss_is_engine_cost():
     assert est.loss_curve_[-1] == pytest.approx(est.loss_, rel=1e-12)
     # sgd with a plain step: one full-batch epoch moves theta by exactly
     # -learning_rate_init * (gradient of the reported loss).
-    sgd = ScratchMLPRegressor(solver="sgd", momentum=0.0, learning_rate_init=0.05,
-                              batch_size=30, shuffle=False, max_iter=1, **params)
+    sgd = ScratchMLPRegressor(
+        solver="sgd",
+        momentum=0.0,
+        learning_rate_init=0.05,
+        batch_size=30,
+        shuffle=False,
+        max_iter=1,
+        **params,
+    )
     with pytest.warns(ConvergenceWarning):
         sgd.fit(X, Y)
     start = Network([3, 6, 2], "tanh", "squared_error")
@@ -164,8 +169,13 @@ def test_zero_weight_minibatch(Estimator, solver):
         y = (y > 0).astype(int)
     sw = np.tile([0.0, 0.0, 1.0, 1.0], 10)
     params = dict(
-        hidden_layer_sizes=(4,), solver=solver, batch_size=2, shuffle=False, max_iter=3,
-        n_iter_no_change=np.inf, random_state=0,
+        hidden_layer_sizes=(4,),
+        solver=solver,
+        batch_size=2,
+        shuffle=False,
+        max_iter=3,
+        n_iter_no_change=np.inf,
+        random_state=0,
     )
     if SKLEARN_1_9 and Estimator is ScratchMLPRegressor:
         sk = MLPRegressor(**params)
@@ -268,15 +278,17 @@ def test_poisson_rejects_negative_targets(solver):
     y = X[:, 0]  # has negative values
     assert (y < 0).any()
     if SKLEARN_1_9:
-        sk = MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), solver=solver, max_iter=3,
-                          random_state=0)
+        sk = MLPRegressor(
+            loss="poisson", hidden_layer_sizes=(4,), solver=solver, max_iter=3, random_state=0
+        )
         with _maybe_convergence(), warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             sk.fit(X, y)  # accepted silently, with a meaningless loss
         assert not np.isfinite(sk.loss_)
 
-    ours = ScratchMLPRegressor(loss="poisson", hidden_layer_sizes=(4,), solver=solver, max_iter=3,
-                               random_state=0)
+    ours = ScratchMLPRegressor(
+        loss="poisson", hidden_layer_sizes=(4,), solver=solver, max_iter=3, random_state=0
+    )
     with pytest.raises(ValueError, match=r"poisson.*non-negative"):
         ours.fit(X, y)
     # Non-negative targets are fine.

@@ -114,9 +114,10 @@ def test_grid_search_over_pipeline_step_params(digits_small):
     }
     search = GridSearchCV(pipe, grid, cv=3).fit(X, y)
     assert search.best_score_ > 0.85
-    assert search.best_estimator_.named_steps["mlp"].n_layers_ == len(
-        search.best_params_["mlp__hidden_layer_sizes"]
-    ) + 2
+    assert (
+        search.best_estimator_.named_steps["mlp"].n_layers_
+        == len(search.best_params_["mlp__hidden_layer_sizes"]) + 2
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -282,9 +283,7 @@ def test_pipeline_cross_val_score_classifier():
 
 def test_pipeline_cross_val_score_regressor(diabetes):
     X, y = diabetes
-    mlp = ScratchMLPRegressor(
-        solver="lbfgs", alpha=10.0, hidden_layer_sizes=(16,), random_state=0
-    )
+    mlp = ScratchMLPRegressor(solver="lbfgs", alpha=10.0, hidden_layer_sizes=(16,), random_state=0)
     pipe = make_pipeline(StandardScaler(), mlp)
     scores = cross_val_score(pipe, X, y, cv=KFold(5, shuffle=True, random_state=0), scoring="r2")
     assert scores.mean() > 0.3
@@ -319,12 +318,15 @@ def test_routing_sample_weight_through_cross_validate(weighted_data):
     with sklearn.config_context(enable_metadata_routing=True):
         weighted_est = _weighted_fit_request()
         weighted = cross_validate(
-            weighted_est, X, y, cv=cv, params={"sample_weight": w},
-            return_estimator=True, return_indices=True,
+            weighted_est,
+            X,
+            y,
+            cv=cv,
+            params={"sample_weight": w},
+            return_estimator=True,
+            return_indices=True,
         )
-        plain = cross_validate(
-            _weighted_fit_request(), X, y, cv=cv, return_estimator=True
-        )
+        plain = cross_validate(_weighted_fit_request(), X, y, cv=cv, return_estimator=True)
     for fold, (est_w, est_u, train) in enumerate(
         zip(weighted["estimator"], plain["estimator"], weighted["indices"]["train"])
     ):
@@ -366,8 +368,13 @@ def test_declined_fit_request_fits_unweighted(weighted_data):
     with sklearn.config_context(enable_metadata_routing=True):
         est = _mlp().set_fit_request(sample_weight=False).set_score_request(sample_weight=True)
         declined = cross_validate(
-            est, X, y, cv=KFold(3), params={"sample_weight": w},
-            return_estimator=True, return_indices=True,
+            est,
+            X,
+            y,
+            cv=KFold(3),
+            params={"sample_weight": w},
+            return_estimator=True,
+            return_indices=True,
         )
         plain = cross_validate(_mlp(), X, y, cv=KFold(3), return_estimator=True)
     for a, b in zip(declined["estimator"], plain["estimator"]):
@@ -387,7 +394,8 @@ def test_partial_fit_request_exists_and_routes(digits_small):
         assert est.set_partial_fit_request(classes=True, sample_weight=True) is est
         routing = est.get_metadata_routing()
         assert routing.consumes("partial_fit", ["classes", "sample_weight"]) == {
-            "classes", "sample_weight"
+            "classes",
+            "sample_weight",
         }
         assert routing.consumes("fit", ["sample_weight"]) == set()  # not requested
         reg = ScratchMLPRegressor().set_partial_fit_request(sample_weight=True)

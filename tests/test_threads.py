@@ -42,7 +42,8 @@ def numpy_threads() -> int:
 
 def scipy_threads() -> list:
     return [
-        d["num_threads"] for d in threadpool_info()
+        d["num_threads"]
+        for d in threadpool_info()
         if d["user_api"] == "blas" and "scipy" in d["filepath"] and "numpy" not in d["filepath"]
     ]
 
@@ -133,8 +134,10 @@ def digits_scaled(digits):
 def _bitwise(a, b) -> bool:
     return a.n_iter_ == b.n_iter_ and all(
         wa.tobytes() == wb.tobytes()
-        for wa, wb in zip([np.asarray(a.loss_curve_), *a.coefs_, *a.intercepts_],
-                          [np.asarray(b.loss_curve_), *b.coefs_, *b.intercepts_])
+        for wa, wb in zip(
+            [np.asarray(a.loss_curve_), *a.coefs_, *a.intercepts_],
+            [np.asarray(b.loss_curve_), *b.coefs_, *b.intercepts_],
+        )
     )
 
 
@@ -315,8 +318,12 @@ def test_never_more_than_openblas_num_threads():
         print(json.dumps([_threads._blas().numpy_threads(), max(seen)]))
     """
     out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], check=True, capture_output=True,
-        text=True, timeout=300, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+        [sys.executable, "-c", textwrap.dedent(code)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
     )
     assert json.loads(out.stdout.splitlines()[-1]) == [1, 1]
 

@@ -172,12 +172,21 @@ def settings(cfg) -> Settings:
 def train_stochastic(net, opt, data, cfg, state, rng, validate=None, on_epoch_end=None):
     """One stochastic training call through the driver; returns the reason it stopped."""
     solver = Stochastic(
-        batch_size=cfg["batch_size"], rng=rng, shuffle=cfg["shuffle"],
-        dropout=cfg.get("dropout"), one_epoch=cfg.get("incremental", False),
+        batch_size=cfg["batch_size"],
+        rng=rng,
+        shuffle=cfg["shuffle"],
+        dropout=cfg.get("dropout"),
+        one_epoch=cfg.get("incremental", False),
         divergence=cfg.get("divergence", DivergenceRule()),
     )
-    outcome = train(Model(net, state, opt), data, solver, settings(cfg),
-                    validate=validate, on_epoch_end=on_epoch_end)
+    outcome = train(
+        Model(net, state, opt),
+        data,
+        solver,
+        settings(cfg),
+        validate=validate,
+        on_epoch_end=on_epoch_end,
+    )
     assert outcome.model.network is net and outcome.model.state is state
     return outcome.reason
 
@@ -276,8 +285,12 @@ def test_train_stochastic_max_iter_and_state():
     state = TrainingState()
     opt = SGD(net.theta, momentum=0.9, learning_rate_init=0.05)
     outcome = train_stochastic(
-        net, opt, TrainingData(A0, Y), config(max_iter=15, tol=0.0, n_iter_no_change=100),
-        state, np.random.RandomState(0),
+        net,
+        opt,
+        TrainingData(A0, Y),
+        config(max_iter=15, tol=0.0, n_iter_no_change=100),
+        state,
+        np.random.RandomState(0),
     )
     assert outcome == MAX_ITER
     assert state.n_iter == 15 == len(state.loss_curve)
@@ -317,7 +330,12 @@ def test_train_stochastic_on_epoch_end_stops():
     opt = SGD(net.theta, learning_rate_init=0.01)
     cfg = config(max_iter=100, tol=0.0, n_iter_no_change=100)
     outcome = train_stochastic(
-        net, opt, TrainingData(A0, Y), cfg, state, np.random.RandomState(0),
+        net,
+        opt,
+        TrainingData(A0, Y),
+        cfg,
+        state,
+        np.random.RandomState(0),
         on_epoch_end=on_epoch_end,
     )
     assert outcome == STOPPED
@@ -356,7 +374,11 @@ def test_train_stochastic_is_reproducible():
         net = regression_net()
         opt = SGD(net.theta, learning_rate_init=0.05)
         train_stochastic(
-            net, opt, TrainingData(A0, Y), config(max_iter=5, shuffle=True), TrainingState(),
+            net,
+            opt,
+            TrainingData(A0, Y),
+            config(max_iter=5, shuffle=True),
+            TrainingState(),
             np.random.RandomState(3),
         )
         thetas.append(net.theta.copy())
@@ -514,8 +536,13 @@ def test_train_lbfgs_records_each_iteration_and_stops_on_request():
         return rec["epoch"] == 4
 
     state = TrainingState()
-    outcome = train(Model(net, state), TrainingData(A0, Y), Lbfgs(max_fun=15000),
-                    Settings(max_iter=100, tol=1e-8, alpha=0.0), on_epoch_end=on_epoch_end)
+    outcome = train(
+        Model(net, state),
+        TrainingData(A0, Y),
+        Lbfgs(max_fun=15000),
+        Settings(max_iter=100, tol=1e-8, alpha=0.0),
+        on_epoch_end=on_epoch_end,
+    )
     assert outcome.reason == STOPPED
     assert state.n_iter == 4 == len(state.loss_curve) and state.history == seen
     assert all(r["learning_rate"] is None for r in seen)
@@ -528,8 +555,12 @@ def test_train_lbfgs_records_each_iteration_and_stops_on_request():
 def test_train_lbfgs_converges():
     A0, Y = regression_data()
     state = TrainingState()
-    outcome = train(Model(regression_net(), state), TrainingData(A0, Y), Lbfgs(),
-                    Settings(max_iter=500, tol=1e-4, alpha=1e-3))
+    outcome = train(
+        Model(regression_net(), state),
+        TrainingData(A0, Y),
+        Lbfgs(),
+        Settings(max_iter=500, tol=1e-4, alpha=1e-3),
+    )
     assert outcome.reason == CONVERGED and outcome.message
     assert state.best_loss == min(state.loss_curve)
 
@@ -551,10 +582,14 @@ def test_train_interrupted_keeps_the_last_recorded_epoch(solver):
             return 0.0, 0.0
 
         opt = SGD(net.theta, learning_rate_init=0.01) if solver == "sgd" else None
-        how = (Stochastic(batch_size=5, rng=np.random.RandomState(0)) if solver == "sgd"
-               else Lbfgs())
-        return train(Model(net, state, opt), TrainingData(A0, Y), how,
-                     Settings(max_iter=max_iter, tol=0.0, alpha=0.0), validate=validate)
+        how = Stochastic(batch_size=5, rng=np.random.RandomState(0)) if solver == "sgd" else Lbfgs()
+        return train(
+            Model(net, state, opt),
+            TrainingData(A0, Y),
+            how,
+            Settings(max_iter=max_iter, tol=0.0, alpha=0.0),
+            validate=validate,
+        )
 
     interrupted, clean = run(10, interrupt_at=3), run(2)
     assert interrupted.reason == INTERRUPTED

@@ -99,12 +99,16 @@ def test_huge_finite_input_saturates(model_dtype, input_dtype, scale, target):
         if proba.dtype != model_dtype or log_proba.dtype != model_dtype:
             failures.append(f"{name}: dtype {proba.dtype}/{log_proba.dtype}")
         if not np.isfinite(proba).all():
-            failures.append(f"{name}: non-finite predict_proba rows "
-                            f"{np.flatnonzero(~np.isfinite(proba).all(axis=1)).tolist()}")
+            failures.append(
+                f"{name}: non-finite predict_proba rows "
+                f"{np.flatnonzero(~np.isfinite(proba).all(axis=1)).tolist()}"
+            )
             continue
         if not np.isfinite(log_proba).all():
-            failures.append(f"{name}: non-finite predict_log_proba rows "
-                            f"{np.flatnonzero(~np.isfinite(log_proba).all(axis=1)).tolist()}")
+            failures.append(
+                f"{name}: non-finite predict_log_proba rows "
+                f"{np.flatnonzero(~np.isfinite(log_proba).all(axis=1)).tolist()}"
+            )
         if not np.allclose(proba.sum(axis=1), 1, rtol=1e-5):
             failures.append(f"{name}: rows sum to {proba.sum(axis=1)}")
         if not ((proba >= 0) & (proba <= 1)).all():

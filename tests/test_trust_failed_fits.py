@@ -25,6 +25,7 @@ from trust_helpers import (
 
 X_STD, Y_BIN, Y_3, Y_REG = TRUST.X, TRUST.y_binary, TRUST.y_3, TRUST.y_reg
 
+
 # ===========================================================================
 # 6. A failed fit leaves the fitted model exactly as it was.
 #    (Cases beyond tests/test_bad_input.py: warm_start and partial_fit paths,
@@ -80,8 +81,9 @@ def test_failed_warm_start_fit_leaves_model_unchanged(kind, solver):
     # NaN in X, and a validation set with NaN, the wrong width or no y_val.
     _fails_cleanly(est, lambda e: e.fit(_x_with_nan(), y), ValueError, "NaN")
     _fails_cleanly(est, lambda e: e.fit(X_STD, y, X_val=_x_with_nan(), y_val=y), ValueError, "NaN")
-    _fails_cleanly(est, lambda e: e.fit(X_STD, y, X_val=X_STD[:, :3], y_val=y), ValueError,
-                   "3 features")
+    _fails_cleanly(
+        est, lambda e: e.fit(X_STD, y, X_val=X_STD[:, :3], y_val=y), ValueError, "3 features"
+    )
     _fails_cleanly(est, lambda e: e.fit(X_STD, y, X_val=X_STD), ValueError, "together")
     # Per-layer parameters of the wrong length.
     for param, value in [("activation", ["relu", "tanh"]), ("dropout", [0.1, 0.1])]:
@@ -107,8 +109,9 @@ def test_failed_validation_labels_leave_classifier_unchanged():
     est = _quiet_fit(_interrupt_estimator("classifier", "adam", warm_start=True), X_STD, Y_3)
     y_val = Y_3.copy()
     y_val[0] = 9
-    _fails_cleanly(est, lambda e: e.fit(X_STD, Y_3, X_val=X_STD, y_val=y_val), ValueError,
-                   "classes")
+    _fails_cleanly(
+        est, lambda e: e.fit(X_STD, Y_3, X_val=X_STD, y_val=y_val), ValueError, "classes"
+    )
 
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
@@ -179,8 +182,13 @@ def test_loss_ending_far_above_its_best_warns_instead_of_converging():
     X = rng.randn(200, 5) * 1e3
     y = X @ rng.randn(5)
     reg = ScratchMLPRegressor(
-        hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=1e-7, momentum=0.99,
-        max_iter=300, random_state=0, n_iter_no_change=8,
+        hidden_layer_sizes=(10,),
+        solver="sgd",
+        learning_rate_init=1e-7,
+        momentum=0.99,
+        max_iter=300,
+        random_state=0,
+        n_iter_no_change=8,
     )
     with pytest.warns(ConvergenceWarning, match="far above the best loss"):
         reg.fit(X, y)

@@ -40,7 +40,14 @@ PROPERTY = settings(
 # 1. Properties over inputs, architectures, solvers and targets.
 # ===========================================================================
 LAYOUTS = [
-    "C", "F", "cols_view", "rows_view", "readonly", "memmap", "csr", "csc",
+    "C",
+    "F",
+    "cols_view",
+    "rows_view",
+    "readonly",
+    "memmap",
+    "csr",
+    "csc",
     "csr_noncanonical",  # unsorted column indices and duplicate entries
 ]
 X_DTYPES = ["float32", "float64", "int64", "bool"]
@@ -155,8 +162,16 @@ def _snapshot_array(a):
     if a is None:
         return None
     if sp.issparse(a):
-        return ("sparse", a.format, a.data.copy(), a.indices.copy(), a.indptr.copy(), a.shape,
-                a.dtype, a.has_sorted_indices)
+        return (
+            "sparse",
+            a.format,
+            a.data.copy(),
+            a.indices.copy(),
+            a.indptr.copy(),
+            a.shape,
+            a.dtype,
+            a.has_sorted_indices,
+        )
     flags = {f: bool(a.flags[f]) for f in FLAGS}
     return ("dense", np.array(a, copy=True), flags, a.dtype, a.shape, a.strides, type(a))
 
@@ -267,8 +282,12 @@ def test_classifier_property(case, tmp_dir):
     # One row at a time gives the same numbers (up to the BLAS kernel's rounding).
     one = est.predict_proba(_one_row(X))
     assert one.shape == (1, n_cols) and one.dtype == dtype
-    np.testing.assert_allclose(one[0], proba[0], rtol=1e-4 if dtype == np.float32 else 1e-9,
-                               atol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(
+        one[0],
+        proba[0],
+        rtol=1e-4 if dtype == np.float32 else 1e-9,
+        atol=1e-6 if dtype == np.float32 else 1e-12,
+    )
 
 
 @PROPERTY

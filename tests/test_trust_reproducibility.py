@@ -29,13 +29,15 @@ from scratchmlp import ScratchMLPClassifier, ScratchMLPRegressor
 
 X_STD, Y_BIN, Y_3, Y_REG = TRUST.X, TRUST.y_binary, TRUST.y_3, TRUST.y_reg
 
+
 # ===========================================================================
 # 3. Reproducibility.
 # ===========================================================================
 def _repro_estimator(kind, solver, **kw):
     """An estimator that draws from its random_state everywhere it can."""
-    params = dict(hidden_layer_sizes=(6, 5), solver=solver, max_iter=8, random_state=7,
-                  batch_size=9)
+    params = dict(
+        hidden_layer_sizes=(6, 5), solver=solver, max_iter=8, random_state=7, batch_size=9
+    )
     if solver != "lbfgs":
         params.update(dropout=0.2, early_stopping=True, validation_fraction=0.2)
     params.update(kw)

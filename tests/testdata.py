@@ -29,9 +29,7 @@ def _small() -> SimpleNamespace:
         X=X,
         y_binary=(X[:, 0] + X[:, 1] > 0).astype(int),
         y_3=np.digitize(X[:, 0] - X[:, 2], [-0.6, 0.6]),
-        y_multilabel=np.column_stack(
-            [X[:, 0] > 0, X[:, 1] > 0, X[:, 2] + X[:, 3] > 0]
-        ).astype(int),
+        y_multilabel=np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] + X[:, 3] > 0]).astype(int),
         y_reg=y_reg,
         y_counts=counts,
         X_val=X_val,

@@ -87,7 +87,13 @@ X_INT = X_STD
 
 def _interrupt_estimator(kind, solver, **kw):
     Estimator = ScratchMLPClassifier if kind == "classifier" else ScratchMLPRegressor
-    params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=10, random_state=0,
-                  batch_size=16, n_iter_no_change=np.inf)
+    params = dict(
+        hidden_layer_sizes=(5,),
+        solver=solver,
+        max_iter=10,
+        random_state=0,
+        batch_size=16,
+        n_iter_no_change=np.inf,
+    )
     params.update(kw)
     return Estimator(**params)

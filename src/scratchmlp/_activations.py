@@ -246,7 +246,10 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("tanh", _tanh, _tanh_backward, derivative_from_output=True),
         Activation("relu", _relu, _relu_backward, derivative_from_output=True, kinks=(0.0,)),
         Activation(
-            "leaky_relu", _leaky_relu, _leaky_relu_backward, derivative_from_output=True,
+            "leaky_relu",
+            _leaky_relu,
+            _leaky_relu_backward,
+            derivative_from_output=True,
             kinks=(0.0,),
         ),
         Activation("elu", _elu, _elu_backward, derivative_from_output=True, kinks=(0.0,)),

@@ -225,7 +225,11 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
             with BlasThreads() as threads:
                 threads.start(self._thread_probe(prepared, settings, solver))
                 outcome = train(
-                    prepared.model, prepared.data, solver, settings, prepared.origin,
+                    prepared.model,
+                    prepared.data,
+                    solver,
+                    settings,
+                    prepared.origin,
                     self._evaluator(prepared.validation, view, prepared.encoding.labels),
                     threads.each_epoch(self._epoch_callback(view)),
                 )
@@ -283,8 +287,7 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
             return min(200, m)
         if self.batch_size > m:
             warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. "
-                "It is going to be clipped"
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped"
             )
         return int(np.clip(self.batch_size, 1, m))
 
@@ -531,9 +534,7 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
     def __setstate__(self, state):
         original = state.pop("_scratchmlp_version", "pre-0.1")
         if original != __version__:
-            warnings.warn(
-                InconsistentVersionWarning(type(self).__name__, __version__, original)
-            )
+            warnings.warn(InconsistentVersionWarning(type(self).__name__, __version__, original))
         model = FittedModel.from_pickled(state)  # 0.1.0 kept the parts separately
         if model is not None:
             state["_model"] = model

@@ -175,9 +175,7 @@ class Network:
         self.L = len(self.layer_sizes) - 1
         hidden = [activation] * (self.L - 1) if isinstance(activation, str) else list(activation)
         if len(hidden) != self.L - 1:
-            raise ValueError(
-                f"Expected {self.L - 1} hidden activations, got {len(hidden)}."
-            )
+            raise ValueError(f"Expected {self.L - 1} hidden activations, got {len(hidden)}.")
         self.loss: OutputLoss = LOSSES[loss]
         self.activation_names: Layers = [None, *hidden, self.loss.out_activation]
         self.g: Layers = [None, *(ACTIVATIONS[name] for name in hidden), self.loss]

@@ -315,8 +315,15 @@ def fit_probe(
         return out
 
     signature = (
-        tuple(net.layer_sizes), tuple(net.activation_names[1:]), net.dtype.char, m, mb,
-        shuffle, type(data.A0).__name__, data.sample_weight is not None, validation is not None,
+        tuple(net.layer_sizes),
+        tuple(net.activation_names[1:]),
+        net.dtype.char,
+        m,
+        mb,
+        shuffle,
+        type(data.A0).__name__,
+        data.sample_weight is not None,
+        validation is not None,
     )
     passes = 3 * len(range(0, m, mb)) * epochs
     # The first columns, laid out as a gathered batch: (n[0], mb), samples contiguous.
@@ -436,9 +443,11 @@ def measure(run, counts: Sequence[int], set_count: Callable[[int], bool], passes
     budget = min(BUDGET_MAX, max(2 * DROP * min(one), BUDGET_SHARE * passes * min(one)))
     deadline = time.perf_counter() + budget
     left = [
-        k for k in counts[1:]
+        k
+        for k in counts[1:]
         if (idle is None or k - 1 <= idle + 0.5)  # its extra threads find a CPU
-        and set_count(k) and _settled(run, DROP * min(one), deadline)
+        and set_count(k)
+        and _settled(run, DROP * min(one), deadline)
     ]
     for round_ in range(ROUNDS):
         if not left:
@@ -656,10 +665,16 @@ class BlasThreads:
         old = _STATE.verdicts.get(key)
         ttl = min(2 * old.ttl, TTL_MAX) if old is not None and old.count == best else TTL_MIN
         _STATE.verdicts[key] = _Verdict(best, times[best], time.monotonic() + ttl, ttl)
-        _STATE.log.append({
-            "key": key, "seconds": times, "count": best, "ttl": ttl,
-            "took": time.perf_counter() - began, "idle_cpus": _STATE.idle,
-        })
+        _STATE.log.append(
+            {
+                "key": key,
+                "seconds": times,
+                "count": best,
+                "ttl": ttl,
+                "took": time.perf_counter() - began,
+                "idle_cpus": _STATE.idle,
+            }
+        )
         self._set(best)
 
     def _learn_switchable(self, times: dict) -> None:

@@ -224,8 +224,14 @@ class DivergenceRule:
         """The sample positions the rule computes on: at most ``samples``, spread over ``m``."""
         return np.unique(np.linspace(0, m - 1, min(m, self.samples)).astype(np.intp))
 
-    def reference(self, net: Network, data: TrainingData, workspace: Workspace,
-                  alpha: float, state: TrainingState) -> float:
+    def reference(
+        self,
+        net: Network,
+        data: TrainingData,
+        workspace: Workspace,
+        alpha: float,
+        state: TrainingState,
+    ) -> float:
         """:math:`R = \\max(J_0, J_{null})`, computing :math:`J_0` on the network's first call.
 
         ``state.start_loss`` receives :math:`J_0` when it has none yet.
@@ -238,8 +244,9 @@ class DivergenceRule:
         return max(state.start_loss or 0.0, _zero_logit_loss(net, data, idx))
 
 
-def _spread_cost(net: Network, data: TrainingData, idx: NDArray, workspace: Workspace,
-                 alpha: float) -> float:
+def _spread_cost(
+    net: Network, data: TrainingData, idx: NDArray, workspace: Workspace, alpha: float
+) -> float:
     """The cost over the samples ``idx``, batch by batch, as an epoch's loss averages it."""
     total = 0.0
     for chunk in iter_batches(len(idx), workspace.max_m):
@@ -831,7 +838,13 @@ class Stochastic:
         # would only add noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, _, failed = run_epoch(
-                net, optimizer, run.data, batches, workspace, settings.alpha, self.dropout,
+                net,
+                optimizer,
+                run.data,
+                batches,
+                workspace,
+                settings.alpha,
+                self.dropout,
                 self.rng,
             )
             if not (math.isfinite(loss) and net.ops.all_finite(net.theta)):
@@ -839,9 +852,7 @@ class Stochastic:
             validation = run.validate()
         far = _watch_run(self.divergence, state, loss, self._reference, self._checkpoint)
         state.t += run.data.m
-        record = run.record(
-            loss, optimizer.learning_rate, time.perf_counter() - start, validation
-        )
+        record = run.record(loss, optimizer.learning_rate, time.perf_counter() - start, validation)
         self._in_epoch = False
         optimizer.end_epoch(state.t)
         if far and _run_diverged(self.divergence, state, loss, self._reference):
@@ -864,8 +875,14 @@ class Stochastic:
             self._back_before_run(run, workspace)
             return EXPLODED
         _fall_back(
-            net, run.model.optimizer, run.state, run.data, workspace, alpha,
-            self._checkpoint, run.origin,
+            net,
+            run.model.optimizer,
+            run.state,
+            run.data,
+            workspace,
+            alpha,
+            self._checkpoint,
+            run.origin,
         )
         return DIVERGED
 
@@ -945,8 +962,15 @@ class Lbfgs:
             return stopped
 
         result = fit_lbfgs(
-            net, data.A0, data.Y, data.sample_weight, settings.alpha, settings.max_iter,
-            self.max_fun, settings.tol, on_iteration,
+            net,
+            data.A0,
+            data.Y,
+            data.sample_weight,
+            settings.alpha,
+            settings.max_iter,
+            self.max_fun,
+            settings.tol,
+            on_iteration,
         )
         if not (math.isfinite(result.loss) and net.ops.all_finite(net.theta)):
             return NON_FINITE_INPUT, None
