@@ -499,7 +499,7 @@ def run_epoch(
     alpha: float,
     dropout: list | None = None,
     rng: np.random.RandomState | None = None,
-) -> tuple[float, int, object]:
+) -> tuple[float, object]:
     """One pass over ``batches``: forward, backward and a step per batch.
 
     With ``dropout`` (the drop probability of each layer), fresh masks are
@@ -511,12 +511,10 @@ def run_epoch(
         The batch costs averaged with the batch sizes as weights (scikit-learn's
         ``loss_``); non-finite as soon as one batch's cost is, in which case
         the epoch stops there.
-    steps : int
-        The optimizer steps taken.
     failed : slice, ndarray or None
         The batch whose cost was non-finite, if one was.
     """
-    total, steps = 0.0, 0
+    total = 0.0
     for idx in batches:
         A0, Y, s = data.batch(idx, workspace)
         if s is not None and not s.any():
@@ -525,11 +523,10 @@ def run_epoch(
         D = dropout_masks(rng, net.layer_sizes, m, dropout, net.dtype) if dropout else None
         J, grad = cost_and_gradient(net, A0, Y, s, alpha, workspace, D)
         if not np.isfinite(J):
-            return J, steps, idx
+            return J, idx
         optimizer.step(net.theta, grad.flat)
-        steps += 1
         total += J * m
-    return total / data.m, steps, None
+    return total / data.m, None
 
 
 def epoch_record(
@@ -837,7 +834,7 @@ class Stochastic:
         # Overflow shows in the cost and is handled here; numpy's warnings
         # would only add noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, _, failed = run_epoch(
+            loss, failed = run_epoch(
                 net,
                 optimizer,
                 run.data,
