@@ -65,7 +65,10 @@ class ArrayOps:
 
     @staticmethod
     def shuffle(order: NDArray, rng: np.random.RandomState) -> NDArray:
-        """``order`` permuted in place by a shuffle drawn from ``rng``, and returned."""
+        """``order`` permuted in place by a shuffle drawn from ``rng``, and returned.
+
+        Why this matches scikit-learn's sample order: :func:`scratchmlp._training.shuffled`.
+        """
         rng.shuffle(order)
         return order
 

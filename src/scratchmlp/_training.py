@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from ._arrays import array_ops
 from ._initializers import initialize
 from ._lbfgs import fit_lbfgs
 from ._network import (
@@ -484,10 +485,11 @@ def shuffled(order: NDArray, rng: np.random.RandomState) -> NDArray:
     ``arange(m)``), so that the same ``random_state`` visits the samples in
     the same order. Shuffling ``order`` itself applies the same swaps to it
     as to that ``arange(m)``, which gives exactly ``order[permutation]``,
-    from the same draws, without two new index arrays per epoch.
+    from the same draws, without two new index arrays per epoch. The driver
+    draws it through the network's ``ops`` (:meth:`ArrayOps.shuffle
+    <scratchmlp._arrays.ArrayOps.shuffle>`), which this calls.
     """
-    rng.shuffle(order)
-    return order
+    return array_ops(order).shuffle(order, rng)
 
 
 def run_epoch(
@@ -821,7 +823,7 @@ class Stochastic:
             self._checkpoint.save(net, run.model.optimizer, keep_previous=risky)
             self._in_epoch = True
             if self.shuffle:
-                order = shuffled(order, self.rng)
+                order = net.ops.shuffle(order, self.rng)
             reason = self._epoch(run, iter_batches(data.m, workspace.max_m, order), workspace)
             if reason is not None:
                 return reason
