@@ -34,9 +34,6 @@ __all__ = ["ArrayOps", "NUMPY", "array_ops"]
 class ArrayOps:
     """The operations on parameter-sized arrays that training needs, for numpy arrays."""
 
-    #: The namespace's name, for messages.
-    name = "numpy"
-
     @staticmethod
     def all_finite(a: NDArray) -> bool:
         """Whether every entry of ``a`` is finite."""
