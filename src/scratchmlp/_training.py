@@ -707,9 +707,8 @@ def _watch_run(rule, state: TrainingState, loss: float, reference: float, checkp
     if not far:
         state.far_run = None
     elif state.far_run is None:
-        state.far_run = FarRun(
-            checkpoint.theta.copy(), copy.deepcopy(checkpoint.optimizer_state), state.copy()
-        )
+        theta = array_ops(checkpoint.theta).copy(checkpoint.theta)
+        state.far_run = FarRun(theta, copy.deepcopy(checkpoint.optimizer_state), state.copy())
     return far
 
 
