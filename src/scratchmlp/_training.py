@@ -444,6 +444,7 @@ class Outcome:
         Why training stopped: ``"continue"`` (partial_fit's one epoch),
         ``"converged"``, ``"stopped"`` (a callback), ``"max_iter"``,
         ``"not_converged"`` (L-BFGS, see ``message``), ``"diverged"``,
+        ``"exploded"`` (the :class:`DivergenceRule` fired),
         ``"non_finite_input"`` or ``"interrupted"``.
     message : str or None
         scipy's message for L-BFGS.
@@ -777,6 +778,8 @@ class Stochastic:
         The drop probability ``p[l]`` of each layer.
     one_epoch : bool
         partial_fit: one epoch, and no ``max_iter`` to report.
+    divergence : DivergenceRule or None
+        When a finite loss counts as diverged; None for the non-finite rule only.
     """
 
     batch_size: int
@@ -784,7 +787,7 @@ class Stochastic:
     shuffle: bool = True
     dropout: list | None = None
     one_epoch: bool = False
-    divergence: DivergenceRule | None = DivergenceRule()  # None: only the non-finite rule
+    divergence: DivergenceRule | None = DivergenceRule()
     # R of the divergence rule, computed once per call.
     _reference: float = field(default=0.0, init=False, repr=False)
     # Where an interrupt goes back to: the checkpoint of the epoch in progress.
@@ -885,9 +888,7 @@ class Stochastic:
         return DIVERGED
 
     def _back_before_run(self, run: _Run, workspace: Workspace) -> None:
-        """Fall back from the run of far-above epochs ``state.far_run``.
-
-        Parameters, optimizer and records.
+        """Go back to where the run of far-above epochs ``state.far_run`` began, records too.
 
         Back to the start of the run's first epoch: its parameters, the
         optimizer's state and the records then, even those of earlier
