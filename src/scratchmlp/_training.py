@@ -248,7 +248,7 @@ class DivergenceRule:
 def _spread_cost(
     net: Network, data: TrainingData, idx: NDArray, workspace: Workspace, alpha: float
 ) -> float:
-    """The cost over the samples ``idx``, batch by batch, as an epoch's loss averages it."""
+    """The cost over the samples ``idx`` (int, shape (k,)), batch by batch, like an epoch's loss."""
     total = 0.0
     for chunk in iter_batches(len(idx), workspace.max_m):
         total += _batch_cost(net, data, idx[chunk], workspace, alpha) * len(idx[chunk])
@@ -256,7 +256,11 @@ def _spread_cost(
 
 
 def _zero_logit_loss(net: Network, data: TrainingData, idx: NDArray) -> float:
-    """:math:`J_{null}`: the weighted mean loss of the samples ``idx`` at logits ``Z[L] = 0``."""
+    """:math:`J_{null}`: the weighted mean loss of the samples ``idx`` at logits ``Z[L] = 0``.
+
+    ``idx`` (int, shape (k,)) indexes the training samples, like :meth:`TrainingData.batch`;
+    ``Y`` and ``Z`` are then of shape (n[L], k).
+    """
     columns = idx if data.index is None else data.index[idx]
     Y = data.Y[:, columns]
     Z = np.zeros(Y.shape)
