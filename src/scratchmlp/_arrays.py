@@ -34,9 +34,6 @@ __all__ = ["ArrayOps", "NUMPY", "array_ops"]
 class ArrayOps:
     """The operations on parameter-sized arrays that training needs, for numpy arrays."""
 
-    #: The namespace's name, for messages.
-    name = "numpy"
-
     @staticmethod
     def all_finite(a: NDArray) -> bool:
         """Whether every entry of ``a`` is finite."""
@@ -65,7 +62,10 @@ class ArrayOps:
 
     @staticmethod
     def shuffle(order: NDArray, rng: np.random.RandomState) -> NDArray:
-        """``order`` permuted in place by a shuffle drawn from ``rng``, and returned."""
+        """``order`` permuted in place by a shuffle drawn from ``rng``, and returned.
+
+        Why this matches scikit-learn's sample order: :func:`scratchmlp._training.shuffled`.
+        """
         rng.shuffle(order)
         return order
 

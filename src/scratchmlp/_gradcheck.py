@@ -148,7 +148,7 @@ class _Probe:
         self.net, self.A0, self.Y, self.s, self.alpha = net, A0, Y, s, alpha
         self.cache = Cache.empty(net.layer_sizes, A0.shape[1], np.float64)
         # (layer, kink) for every hidden layer whose activation has kinks.
-        self.kinks = [(l, k) for l in range(1, net.L) for k in getattr(net.g[l], "kinks", ())]
+        self.kinks = [(l, k) for l in range(1, net.L) for k in net.g[l].kinks]
         forward(net, A0, self.cache)
         self.sides = self._sides()
 

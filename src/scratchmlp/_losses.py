@@ -124,12 +124,24 @@ def log_probabilities(P: NDArray, axis: int = 0) -> NDArray:
     L : ndarray of the shape and dtype of ``P``
         :math:`\\log P` after the clipping and merging.
     """
+    clip_probabilities(P, axis)
+    return np.log(P)
+
+
+def clip_probabilities(P: NDArray, axis: int = 0) -> None:
+    """Steps 1 and 3 of :func:`log_probabilities`, in place, without the logs.
+
+    Parameters
+    ----------
+    P : ndarray of shape (n[L], m) for ``axis=0``, (m, n[L]) for ``axis=1``
+        Probabilities in [0, 1]; left as :func:`log_probabilities` leaves them.
+    axis : {0, 1}, default=0
+    """
     info = np.finfo(P.dtype)
     np.maximum(P, info.tiny, out=P)
     np.minimum(P, P.dtype.type(1) - P.dtype.type(info.epsneg), out=P)
     if P.shape[axis] > 1:
         _merge_log_ties(np.moveaxis(P, axis, -1))
-    return np.log(P)
 
 
 def _merge_log_ties(P: NDArray) -> None:

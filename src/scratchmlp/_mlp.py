@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseScratchMLP, StrOptions, _fit_context
-from ._losses import log_probabilities
+from ._losses import clip_probabilities
 from ._prepare import Mode
 
 __all__ = ["ScratchMLPClassifier", "ScratchMLPRegressor"]
@@ -421,7 +421,7 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes (an indicator matrix for multilabel targets).
         """
-        proba, _ = self._class_columns(self._output(X, logits=True))
+        proba = self._class_columns(self._output(X, logits=True))
         labels = self._label_binarizer
         if labels.y_type_.startswith("multilabel"):
             return self._decode(proba, labels)
@@ -470,7 +470,7 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         ``np.argsort`` and ``np.argmax``), which :meth:`predict` follows. A
         model fitted on one class gives the one class probability 1.
         """
-        return self._class_columns(self._output(X, logits=True))[0]
+        return self._class_columns(self._output(X, logits=True))
 
     def predict_log_proba(self, X):
         """Log of the probability estimates: ``np.log(predict_proba(X))``.
@@ -489,10 +489,10 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         log_proba : ndarray of shape (n_samples, n_classes)
             In the order of ``classes_``, in the network's dtype.
         """
-        return self._class_columns(self._output(X, logits=True))[1]
+        return np.log(self._class_columns(self._output(X, logits=True)))
 
     def _class_columns(self, Z):
-        """The probabilities and their logs, one column per class.
+        """The probabilities, one column per class (their logs only where asked for).
 
         Parameters
         ----------
@@ -501,12 +501,13 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
 
         Returns
         -------
-        proba, log_proba : ndarray of shape (m, n_classes)
-            As :meth:`predict_proba` and :meth:`predict_log_proba` define them.
+        proba : ndarray of shape (m, n_classes)
+            As :meth:`predict_proba` defines them; ``np.log(proba)`` is
+            :meth:`predict_log_proba`.
         """
         if len(self.classes_) == 1:
             # One class seen: it is certain.
-            return np.ones_like(Z), np.zeros_like(Z)
+            return np.ones_like(Z)
         forward = self._model.network.loss.forward
         if self._label_binarizer.y_type_ == "binary":
             # One logistic unit: P(classes_[1]) = s(z), and P(classes_[0]) =
@@ -516,7 +517,8 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
             forward(Z, proba[:, 1:])
         else:
             proba = forward(Z.T, Z.T).T  # the engine works on columns; in place
-        return proba, log_probabilities(proba, axis=1)
+        clip_probabilities(proba, axis=1)
+        return proba
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from ._arrays import array_ops
 from ._initializers import initialize
 from ._lbfgs import fit_lbfgs
 from ._network import (
@@ -247,7 +248,7 @@ class DivergenceRule:
 def _spread_cost(
     net: Network, data: TrainingData, idx: NDArray, workspace: Workspace, alpha: float
 ) -> float:
-    """The cost over the samples ``idx``, batch by batch, as an epoch's loss averages it."""
+    """The cost over the samples ``idx`` (int, shape (k,)), batch by batch, like an epoch's loss."""
     total = 0.0
     for chunk in iter_batches(len(idx), workspace.max_m):
         total += _batch_cost(net, data, idx[chunk], workspace, alpha) * len(idx[chunk])
@@ -255,7 +256,11 @@ def _spread_cost(
 
 
 def _zero_logit_loss(net: Network, data: TrainingData, idx: NDArray) -> float:
-    """:math:`J_{null}`: the weighted mean loss of the samples ``idx`` at logits ``Z[L] = 0``."""
+    """:math:`J_{null}`: the weighted mean loss of the samples ``idx`` at logits ``Z[L] = 0``.
+
+    ``idx`` (int, shape (k,)) indexes the training samples, like :meth:`TrainingData.batch`;
+    ``Y`` and ``Z`` are then of shape (n[L], k).
+    """
     columns = idx if data.index is None else data.index[idx]
     Y = data.Y[:, columns]
     Z = np.zeros(Y.shape)
@@ -443,6 +448,7 @@ class Outcome:
         Why training stopped: ``"continue"`` (partial_fit's one epoch),
         ``"converged"``, ``"stopped"`` (a callback), ``"max_iter"``,
         ``"not_converged"`` (L-BFGS, see ``message``), ``"diverged"``,
+        ``"exploded"`` (the :class:`DivergenceRule` fired),
         ``"non_finite_input"`` or ``"interrupted"``.
     message : str or None
         scipy's message for L-BFGS.
@@ -484,10 +490,11 @@ def shuffled(order: NDArray, rng: np.random.RandomState) -> NDArray:
     ``arange(m)``), so that the same ``random_state`` visits the samples in
     the same order. Shuffling ``order`` itself applies the same swaps to it
     as to that ``arange(m)``, which gives exactly ``order[permutation]``,
-    from the same draws, without two new index arrays per epoch.
+    from the same draws, without two new index arrays per epoch. The driver
+    draws it through the network's ``ops`` (:meth:`ArrayOps.shuffle
+    <scratchmlp._arrays.ArrayOps.shuffle>`), which this calls.
     """
-    rng.shuffle(order)
-    return order
+    return array_ops(order).shuffle(order, rng)
 
 
 def run_epoch(
@@ -499,7 +506,7 @@ def run_epoch(
     alpha: float,
     dropout: list | None = None,
     rng: np.random.RandomState | None = None,
-) -> tuple[float, int, object]:
+) -> tuple[float, object]:
     """One pass over ``batches``: forward, backward and a step per batch.
 
     With ``dropout`` (the drop probability of each layer), fresh masks are
@@ -511,12 +518,10 @@ def run_epoch(
         The batch costs averaged with the batch sizes as weights (scikit-learn's
         ``loss_``); non-finite as soon as one batch's cost is, in which case
         the epoch stops there.
-    steps : int
-        The optimizer steps taken.
     failed : slice, ndarray or None
         The batch whose cost was non-finite, if one was.
     """
-    total, steps = 0.0, 0
+    total = 0.0
     for idx in batches:
         A0, Y, s = data.batch(idx, workspace)
         if s is not None and not s.any():
@@ -525,11 +530,10 @@ def run_epoch(
         D = dropout_masks(rng, net.layer_sizes, m, dropout, net.dtype) if dropout else None
         J, grad = cost_and_gradient(net, A0, Y, s, alpha, workspace, D)
         if not np.isfinite(J):
-            return J, steps, idx
+            return J, idx
         optimizer.step(net.theta, grad.flat)
-        steps += 1
         total += J * m
-    return total / data.m, steps, None
+    return total / data.m, None
 
 
 def epoch_record(
@@ -708,9 +712,8 @@ def _watch_run(rule, state: TrainingState, loss: float, reference: float, checkp
     if not far:
         state.far_run = None
     elif state.far_run is None:
-        state.far_run = FarRun(
-            checkpoint.theta.copy(), copy.deepcopy(checkpoint.optimizer_state), state.copy()
-        )
+        theta = array_ops(checkpoint.theta).copy(checkpoint.theta)
+        state.far_run = FarRun(theta, copy.deepcopy(checkpoint.optimizer_state), state.copy())
     return far
 
 
@@ -779,6 +782,8 @@ class Stochastic:
         The drop probability ``p[l]`` of each layer.
     one_epoch : bool
         partial_fit: one epoch, and no ``max_iter`` to report.
+    divergence : DivergenceRule or None
+        When a finite loss counts as diverged; None for the non-finite rule only.
     """
 
     batch_size: int
@@ -786,7 +791,7 @@ class Stochastic:
     shuffle: bool = True
     dropout: list | None = None
     one_epoch: bool = False
-    divergence: DivergenceRule | None = DivergenceRule()  # None: only the non-finite rule
+    divergence: DivergenceRule | None = DivergenceRule()
     # R of the divergence rule, computed once per call.
     _reference: float = field(default=0.0, init=False, repr=False)
     # Where an interrupt goes back to: the checkpoint of the epoch in progress.
@@ -824,7 +829,7 @@ class Stochastic:
             self._checkpoint.save(net, run.model.optimizer, keep_previous=risky)
             self._in_epoch = True
             if self.shuffle:
-                order = shuffled(order, self.rng)
+                order = net.ops.shuffle(order, self.rng)
             reason = self._epoch(run, iter_batches(data.m, workspace.max_m, order), workspace)
             if reason is not None:
                 return reason
@@ -837,7 +842,7 @@ class Stochastic:
         # Overflow shows in the cost and is handled here; numpy's warnings
         # would only add noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, _, failed = run_epoch(
+            loss, failed = run_epoch(
                 net,
                 optimizer,
                 run.data,
@@ -887,9 +892,7 @@ class Stochastic:
         return DIVERGED
 
     def _back_before_run(self, run: _Run, workspace: Workspace) -> None:
-        """Fall back from the run of far-above epochs ``state.far_run``.
-
-        Parameters, optimizer and records.
+        """Go back to where the run of far-above epochs ``state.far_run`` began, records too.
 
         Back to the start of the run's first epoch: its parameters, the
         optimizer's state and the records then, even those of earlier
