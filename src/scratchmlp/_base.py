@@ -272,10 +272,7 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
         if validation is not None:
 
             def evaluate():
-                chunk = self._chunk(net, validation.X.shape[0])
-                return inference.mean_loss(
-                    net, validation.X, validation.Y, validation.sample_weight, chunk
-                )
+                return self._validation_loss(net, validation)
 
         epochs = 1 if solver.one_epoch else self.max_iter
         return fit_probe(
@@ -397,6 +394,12 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
         view._model = self._fitted_model(prepared.model, prepared.encoding)
         return view
 
+    def _validation_loss(self, net: Network, validation: DataSet):
+        """The mean data loss on the validation set and the output ``A[L].T`` (m_val, n[L])."""
+        X = validation.X
+        chunk = self._chunk(net, X.shape[0])
+        return inference.mean_loss(net, X, validation.Y, validation.sample_weight, chunk)
+
     def _evaluator(self, validation: DataSet | None, view, labels):
         """A function ``net -> (val_loss, val_score)``, or None without validation data."""
         if validation is None:
@@ -407,9 +410,7 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
         X, y, s = validation.X, validation.y, validation.sample_weight
 
         def evaluate(net):
-            val_loss, output = inference.mean_loss(
-                net, X, validation.Y, s, self._chunk(net, X.shape[0])
-            )
+            val_loss, output = self._validation_loss(net, validation)
             if not np.isfinite(output).all():
                 return val_loss, np.nan
             if self.scoring == "loss":
