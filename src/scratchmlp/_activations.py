@@ -18,6 +18,11 @@ the memory of the hidden activations.
 Besides scikit-learn's four and ``leaky_relu``, ``elu``, ``gelu`` (the exact
 erf form), ``softplus`` and ``silu`` (swish) are available.
 
+Beside each numpy pair stands its array API form (``xp_forward(xp, Z)``,
+``xp_backward(xp, Z, A, dA)``): the same equation for any namespace ``xp``
+(torch, CuPy, array-api-strict), returning new arrays instead of writing
+into buffers. :mod:`scratchmlp._network_xp` runs them.
+
 ``Z`` is always the pre-activation and ``A`` the post-activation; both have
 shape ``(n[l], m)``. The registry :data:`ACTIVATIONS` maps the names that the
 estimators accept to these objects; the output layer's functions (softmax,
@@ -74,6 +79,11 @@ class Activation:
         whose second derivative does). A finite difference whose step
         crosses one is inaccurate: :func:`~scratchmlp.check_gradients`
         avoids them.
+    xp_forward : callable ``(xp, Z) -> A`` or None
+        ``g(Z)`` in the array API namespace ``xp``, as a new array.
+    xp_backward : callable ``(xp, Z, A, dA) -> dZ`` or None
+        ``dA * g'(Z)`` in ``xp``, as a new array. None (both) where the
+        standard lacks a function ``g`` needs (``erf`` for gelu).
     """
 
     name: str
@@ -81,6 +91,8 @@ class Activation:
     backward: Callable[[NDArray, NDArray, NDArray], NDArray]
     derivative_from_output: bool = False
     kinks: tuple = ()
+    xp_forward: Callable | None = None
+    xp_backward: Callable | None = None
 
     def __call__(self, Z: NDArray) -> NDArray:
         """Return ``g(Z)`` as a new array (a convenience for learners)."""
@@ -103,6 +115,14 @@ def _identity_backward(Z, A, dA):
     return dA
 
 
+def _identity_xp(xp, Z):
+    return Z
+
+
+def _identity_backward_xp(xp, Z, A, dA):
+    return dA
+
+
 # logistic ------------------------------------------------------------------
 # g(z) = 1 / (1 + exp(-z)),  g'(z) = g(z) (1 - g(z))
 # expit never overflows: it saturates to 0 or 1 at any |z|.
@@ -114,6 +134,20 @@ def _logistic_backward(Z, A, dA):
     dA *= A
     dA *= 1 - A
     return dA
+
+
+def sigmoid_xp(xp, Z):
+    """The logistic in namespace ``xp``, from ``e^{-|z|}`` so that nothing overflows.
+
+    :math:`\\sigma(z) = 1 / (1 + e^{-z})` for :math:`z \\ge 0` and
+    :math:`e^{z} / (1 + e^{z})` for :math:`z < 0`; both from :math:`e^{-|z|} \\le 1`.
+    """
+    e = xp.exp(-xp.abs(Z))
+    return xp.where(Z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _logistic_backward_xp(xp, Z, A, dA):
+    return dA * A * (1 - A)
 
 
 # tanh ----------------------------------------------------------------------
@@ -145,6 +179,14 @@ def _tanh_backward(Z, A, dA):
     return dA
 
 
+def _tanh_xp(xp, Z):
+    return xp.tanh(Z)
+
+
+def _tanh_backward_xp(xp, Z, A, dA):
+    return dA * (1 - A * A)
+
+
 # relu ----------------------------------------------------------------------
 # g(z) = max(z, 0),  g'(z) = 1 if z > 0 else 0
 def _relu(Z, out):
@@ -157,6 +199,14 @@ def _relu_backward(Z, A, dA):
     # a masked scatter.
     dA *= A > 0
     return dA
+
+
+def _relu_xp(xp, Z):
+    return xp.clip(Z, min=0.0)  # max(z, 0); a NaN stays NaN
+
+
+def _relu_backward_xp(xp, Z, A, dA):
+    return xp.where(A > 0, dA, 0.0)
 
 
 # leaky_relu ----------------------------------------------------------------
@@ -173,6 +223,14 @@ def _leaky_relu_backward(Z, A, dA):
     return dA
 
 
+def _leaky_relu_xp(xp, Z):
+    return xp.where(Z > 0, Z, LEAKY_RELU_SLOPE * Z)
+
+
+def _leaky_relu_backward_xp(xp, Z, A, dA):
+    return xp.where(A > 0, dA, LEAKY_RELU_SLOPE * dA)
+
+
 # elu -----------------------------------------------------------------------
 # g(z) = z if z > 0 else e^z - 1,  g'(z) = 1 if z > 0 else e^z = g(z) + 1
 def _elu(Z, out):
@@ -186,6 +244,14 @@ def _elu_backward(Z, A, dA):
     # a > 0 exactly when z > 0 (a has the sign of z).
     dA *= np.where(A > 0, A.dtype.type(1), A + 1)
     return dA
+
+
+def _elu_xp(xp, Z):
+    return xp.where(Z > 0, Z, xp.expm1(xp.clip(Z, max=0.0)))
+
+
+def _elu_backward_xp(xp, Z, A, dA):
+    return xp.where(A > 0, dA, dA * (A + 1))
 
 
 # gelu ----------------------------------------------------------------------
@@ -224,6 +290,15 @@ def _softplus_backward(Z, A, dA):
     return dA
 
 
+def softplus_xp(xp, Z):
+    """:math:`\\log(1 + e^z) = \\max(z, 0) + \\log(1 + e^{-|z|})` in namespace ``xp``."""
+    return xp.clip(Z, min=0.0) + xp.log1p(xp.exp(-xp.abs(Z)))
+
+
+def _softplus_backward_xp(xp, Z, A, dA):
+    return dA * sigmoid_xp(xp, Z)
+
+
 # silu (swish) --------------------------------------------------------------
 # g(z) = z sigmoid(z),  g'(z) = sigmoid(z) (1 + z (1 - sigmoid(z)))
 def _silu(Z, out):
@@ -237,24 +312,80 @@ def _silu_backward(Z, A, dA):
     return dA
 
 
+def _silu_xp(xp, Z):
+    return Z * sigmoid_xp(xp, Z)
+
+
+def _silu_backward_xp(xp, Z, A, dA):
+    s = sigmoid_xp(xp, Z)
+    return dA * s * (1 + Z * (1 - s))
+
+
 #: The hidden activations, by the name the estimators accept.
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
-        Activation("identity", _identity, _identity_backward, derivative_from_output=True),
-        Activation("logistic", _logistic, _logistic_backward, derivative_from_output=True),
-        Activation("tanh", _tanh, _tanh_backward, derivative_from_output=True),
-        Activation("relu", _relu, _relu_backward, derivative_from_output=True, kinks=(0.0,)),
+        Activation(
+            "identity",
+            _identity,
+            _identity_backward,
+            derivative_from_output=True,
+            xp_forward=_identity_xp,
+            xp_backward=_identity_backward_xp,
+        ),
+        Activation(
+            "logistic",
+            _logistic,
+            _logistic_backward,
+            derivative_from_output=True,
+            xp_forward=sigmoid_xp,
+            xp_backward=_logistic_backward_xp,
+        ),
+        Activation(
+            "tanh",
+            _tanh,
+            _tanh_backward,
+            derivative_from_output=True,
+            xp_forward=_tanh_xp,
+            xp_backward=_tanh_backward_xp,
+        ),
+        Activation(
+            "relu",
+            _relu,
+            _relu_backward,
+            derivative_from_output=True,
+            kinks=(0.0,),
+            xp_forward=_relu_xp,
+            xp_backward=_relu_backward_xp,
+        ),
         Activation(
             "leaky_relu",
             _leaky_relu,
             _leaky_relu_backward,
             derivative_from_output=True,
             kinks=(0.0,),
+            xp_forward=_leaky_relu_xp,
+            xp_backward=_leaky_relu_backward_xp,
         ),
-        Activation("elu", _elu, _elu_backward, derivative_from_output=True, kinks=(0.0,)),
+        Activation(
+            "elu",
+            _elu,
+            _elu_backward,
+            derivative_from_output=True,
+            kinks=(0.0,),
+            xp_forward=_elu_xp,
+            xp_backward=_elu_backward_xp,
+        ),
         Activation("gelu", _gelu, _gelu_backward),
-        Activation("softplus", _softplus, _softplus_backward),
-        Activation("silu", _silu, _silu_backward),
+        Activation(
+            "softplus",
+            _softplus,
+            _softplus_backward,
+            xp_forward=softplus_xp,
+            xp_backward=_softplus_backward_xp,
+        ),
+        Activation(
+            "silu", _silu, _silu_backward, xp_forward=_silu_xp, xp_backward=_silu_backward_xp
+        ),
     )
 }

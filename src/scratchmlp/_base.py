@@ -11,6 +11,7 @@ for.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils._chunking import get_chunk_n_rows
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -30,6 +32,7 @@ from . import _inference as inference
 from ._activations import ACTIVATIONS
 from ._fitted import FittedAttributes, FittedModel
 from ._initializers import INITIALIZERS
+from ._namespace import convert_model, dispatching, namespace_of
 from ._network import Network
 from ._optimizers import OPTIMIZERS
 from ._prepare import DataSet, Encoding, Mode, Prepared, prepare
@@ -266,6 +269,8 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
     def _thread_probe(self, prepared: Prepared, settings: Settings, solver):
         """What the thread policy times and checks for this fit (see scratchmlp._threads)."""
         net, data = prepared.model.network, prepared.data
+        if not net.ops.is_numpy:
+            return None  # BLAS threads are numpy's; other namespaces schedule their own
         if not isinstance(solver, Stochastic):
             return lbfgs_probe(net, data.A0, self.max_iter)
         validation, evaluate = prepared.validation, None
@@ -411,6 +416,7 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
 
         def evaluate(net):
             val_loss, output = self._validation_loss(net, validation)
+            output = net.ops.to_host(output)  # scored on the host, beside the labels
             if not np.isfinite(output).all():
                 return val_loss, np.nan
             if self.scoring == "loss":
@@ -444,8 +450,18 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Prediction, in chunks of rows (the engine's inference).
     # ------------------------------------------------------------------
-    def _validated_input(self, X):
+    def _validated_input(self, X, method: str):
         check_is_fitted(self)
+        # X must be of the fitted parameters' namespace and device.
+        check_same_namespace(X, self, attribute="_parameters", method=method)
+        ops = self._model.network.ops
+        if namespace_of(X) != ops:
+            raise ValueError(
+                f"{type(self).__name__}.{method}() got X of another namespace than the "
+                f"fitted model's ({ops.xp.__name__}, with array_api_dispatch "
+                f"{'on' if dispatching() else 'off'}). Move the model first: "
+                "scratchmlp.to_numpy(estimator), or scratchmlp.to_namespace(estimator, X)."
+            )
         # scikit-learn's finiteness check sums X; huge values of both signs
         # make that sum inf - inf, a warning about nothing wrong in X.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -453,7 +469,7 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
                 self,
                 X,
                 accept_sparse=["csr", "csc"],
-                dtype=(np.float64, np.float32),
+                dtype=(ops.xp.float64, ops.xp.float32),
                 reset=False,
             )
 
@@ -468,11 +484,11 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
     def _prediction_threads(net: Network, X, chunk: int):
         """BLAS threads for one prediction: see scratchmlp._threads."""
         with BlasThreads() as threads:
-            threads.start(prediction_probe(net, X, chunk))
+            threads.start(prediction_probe(net, X, chunk) if net.ops.is_numpy else None)
             yield
 
-    def _output(self, X, logits: bool = False):
-        X = self._validated_input(X)
+    def _output(self, X, method: str, logits: bool = False):
+        X = self._validated_input(X, method)
         net = self._model.network
         chunk = self._chunk(net, X.shape[0])
         with self._prediction_threads(net, X, chunk):
@@ -495,7 +511,7 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
             With ``layer=None``, a list indexed by the layer number: entry 0
             (the input layer) is None, entry ``l`` has shape (n_samples, n[l]).
         """
-        X = self._validated_input(X)
+        X = self._validated_input(X, "hidden_activations")
         net = self._model.network
         hidden = list(range(1, net.L))
         if layer is None:
@@ -544,4 +560,25 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
+
+    # ------------------------------------------------------------------
+    # Array API: moving a fitted model between namespaces and devices.
+    # ------------------------------------------------------------------
+    @property
+    def _parameters(self):
+        """The flat parameter vector ``theta``: its namespace and device are the model's."""
+        return self._model.network.theta
+
+    def __sklearn_array_api_convert__(self, converter):
+        """A copy whose fitted arrays are ``converter(array)`` (scikit-learn's ``move_estimator_to``).
+
+        The parameters, the optimizer's moments and the best parameters of
+        early stopping move; labels and curves stay on the host.
+        """
+        new = copy.copy(self)
+        new.__dict__ = dict(self.__dict__)
+        if "_model" in self.__dict__:
+            new._model = convert_model(self._model, converter)
+        return new

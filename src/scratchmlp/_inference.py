@@ -8,6 +8,10 @@ derive it from scikit-learn's ``working_memory``, capped at
 :data:`MAX_CHUNK`). A chunk whose logits overflow (finite but huge input) is
 computed again by :func:`~scratchmlp._network.forward_bounded`, which
 saturates instead.
+
+The same code serves every namespace: the network's ``engine`` and ``ops``
+(:mod:`scratchmlp._arrays`) run the pass and hold the outputs, on the
+device of the parameters.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from ._network import Cache, Network, forward, forward_bounded
+from ._network import Cache, Network
 
 __all__ = ["MAX_CHUNK", "row_bytes", "forward_chunks", "output", "mean_loss", "hidden"]
 
@@ -29,7 +33,7 @@ MAX_CHUNK = 16384
 
 def row_bytes(net: Network) -> int:
     """Bytes of activations one row needs in the forward pass (to size chunks)."""
-    return sum(net.layer_sizes) * net.dtype.itemsize
+    return sum(net.layer_sizes) * net.ops.itemsize(net.dtype)
 
 
 def forward_chunks(net: Network, X, chunk: int) -> Iterator[tuple[slice, Cache]]:
@@ -52,23 +56,29 @@ def forward_chunks(net: Network, X, chunk: int) -> Iterator[tuple[slice, Cache]]
     """
     m = X.shape[0]
     chunk = max(min(chunk, m), 1)
-    full = Cache.for_inference(net.layer_sizes, chunk, net.dtype)
+    engine, ops = net.engine, net.ops
+    full = _buffers(net, chunk)
     for start in range(0, m, chunk):
         rows = slice(start, min(start + chunk, m))
-        A0 = X[rows].T
+        A0 = X[rows, :].T
         if A0.dtype != net.dtype:
             with np.errstate(over="ignore"):  # beyond float32: inf, bounded below
-                A0 = A0.astype(net.dtype)
+                A0 = ops.astype(A0, net.dtype)
         size = A0.shape[1]
-        cache = full if size == chunk else Cache.for_inference(net.layer_sizes, size, net.dtype)
+        buffers = full if size == chunk else _buffers(net, size)
         with np.errstate(over="ignore", invalid="ignore"):
-            forward(net, A0, cache)
-            if not np.isfinite(cache.Z[net.L]).all():
+            cache = engine.forward(net, A0, buffers)
+            if not ops.all_finite(cache.Z[net.L]):
                 # Finite but huge input (or a float64 input beyond float32's
                 # range) overflowed: redo the chunk with each layer's input
                 # bounded, which saturates the outputs.
-                forward_bounded(net, A0, cache)
+                cache = engine.forward_bounded(net, A0, buffers)
         yield rows, cache
+
+
+def _buffers(net: Network, m: int) -> Cache | None:
+    """Reused prediction buffers for ``m`` rows (numpy's engine; the array API engine has none)."""
+    return Cache.for_inference(net.layer_sizes, m, net.dtype) if net.ops.is_numpy else None
 
 
 def output(net: Network, X, chunk: int, logits: bool = False) -> NDArray:
@@ -76,18 +86,18 @@ def output(net: Network, X, chunk: int, logits: bool = False) -> NDArray:
 
     In the network's dtype.
     """
-    out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
+    out = net.ops.empty((X.shape[0], net.layer_sizes[-1]), net.dtype)
     for rows, cache in forward_chunks(net, X, chunk):
-        out[rows] = (cache.Z if logits else cache.A)[net.L].T
+        out[rows, :] = (cache.Z if logits else cache.A)[net.L].T
     return out
 
 
 def hidden(net: Network, X, layers: list[int], chunk: int) -> dict:
     """The hidden activations ``{l: A[l].T}`` of shape (m, n[l]) for each layer in ``layers``."""
-    out = {l: np.empty((X.shape[0], net.layer_sizes[l]), dtype=net.dtype) for l in layers}
+    out = {l: net.ops.empty((X.shape[0], net.layer_sizes[l]), net.dtype) for l in layers}
     for rows, cache in forward_chunks(net, X, chunk):
         for l in layers:
-            out[l][rows] = cache.A[l].T
+            out[l][rows, :] = cache.A[l].T
     return out
 
 
@@ -108,12 +118,13 @@ def mean_loss(net: Network, X, Y: NDArray, sample_weight, chunk: int) -> tuple[f
         :math:`\\sum_i s_i \\ell_i / \\sum_i s_i`, without the L2 term.
     output : ndarray of shape (m, n[L])
     """
-    m = X.shape[0]
-    out = np.empty((m, net.layer_sizes[-1]), dtype=net.dtype)
+    m, ops = X.shape[0], net.ops
+    out = ops.empty((m, net.layer_sizes[-1]), net.dtype)
     total = 0.0
     for rows, cache in forward_chunks(net, X, chunk):
-        out[rows] = cache.A[net.L].T
-        losses = net.loss.sample_losses(Y[:, rows], cache.Z[net.L], cache.A[net.L])
-        total += losses.sum() if sample_weight is None else losses @ sample_weight[rows]
-    S = m if sample_weight is None else sample_weight.sum()
+        out[rows, :] = cache.A[net.L].T
+        losses = net.engine.sample_losses(net, cache, Y[:, rows])
+        s = None if sample_weight is None else sample_weight[rows]
+        total += ops.weighted_sum(losses, s)
+    S = m if sample_weight is None else ops.weighted_sum(sample_weight, None)
     return float(total / S), out

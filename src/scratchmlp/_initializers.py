@@ -109,5 +109,6 @@ def initialize(
     below = names[network.L - 1] if network.L > 1 else output_like
     for l in range(1, network.L + 1):
         W, b = init(rng, n[l - 1], n[l], names[l] if l < network.L else below)
-        network.W[l][...] = W
-        network.b[l][...] = b
+        # Drawn on the host, for every namespace: the same random_state, the same weights.
+        network.W[l][...] = network.ops.from_host(W, network.dtype)
+        network.b[l][...] = network.ops.from_host(b, network.dtype)

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.optimize
 from numpy.typing import NDArray
 
-from ._network import Network, Workspace, cost_and_gradient
+from ._network import Network
 
 __all__ = ["CORRECTIONS", "LbfgsResult", "fit_lbfgs"]
 
@@ -48,18 +48,25 @@ class LbfgsResult:
 
 
 def _objective(net: Network, A0, Y: NDArray, sample_weight, alpha: float) -> Callable:
-    """scipy's ``fun``: ``theta -> (J, grad)`` in float64, over one reused workspace."""
-    workspace = Workspace.for_network(net, A0.shape[1])
+    """scipy's ``fun``: ``theta -> (J, grad)`` in float64, over one reused workspace.
+
+    scipy's L-BFGS-B runs on the host: for another namespace, ``theta`` goes
+    to the device and the gradient comes back, each evaluation (one copy of
+    the parameter vector each way, next to a forward and backward pass over
+    all the data).
+    """
+    engine = net.engine
+    workspace = engine.Workspace.for_network(net, A0.shape[1])
 
     def fun(theta: NDArray) -> tuple[float, NDArray]:
         net.set_theta(theta)
-        J, grad = cost_and_gradient(net, A0, Y, sample_weight, alpha, workspace)
+        J, grad = engine.cost_and_gradient(net, A0, Y, sample_weight, alpha, workspace)
         if not np.isfinite(J):
             # An infinite cost makes the line search step back; a NaN would
             # poison L-BFGS's curvature pairs.
             return np.inf, np.zeros_like(theta)
         # A copy: scipy may keep the previous gradient while we overwrite ours.
-        return J, grad.flat.astype(np.float64)
+        return J, net.ops.to_host(grad.flat).astype(np.float64)
 
     return fun
 
@@ -106,7 +113,7 @@ def fit_lbfgs(
         last recorded iterate).
     """
     fun = _objective(net, A0, Y, sample_weight, alpha)
-    last = net.theta.astype(np.float64)  # the last accepted iterate
+    last = net.ops.to_host(net.theta).astype(np.float64)  # the last accepted iterate
     n_iter, stopped = 0, False
 
     def callback(intermediate_result) -> None:

@@ -25,6 +25,10 @@ softplus), never as ``log(A[L])``, so they are finite at any input and no
 probability needs clipping. The probabilities a classifier reports are
 clipped into (0, 1), with logs that sort alike, by :func:`log_probabilities`.
 
+Each pair has an array API form too (``xp_forward``, ``xp_sample_losses``:
+the same equations in any namespace ``xp``, returning new arrays), which
+:mod:`scratchmlp._network_xp` runs.
+
 Shapes: ``Z``, ``A``, ``Y`` are ``(n[L], m)``; per-sample losses are ``(m,)``.
 """
 
@@ -40,7 +44,7 @@ from scipy.special import xlogy
 
 # One home for g and its helpers: the identity, logistic and softplus of the
 # hidden layers serve the outputs too.
-from ._activations import _identity, _logistic, _softplus
+from ._activations import _identity, _identity_xp, _logistic, _softplus, sigmoid_xp, softplus_xp
 
 __all__ = ["OutputLoss", "LOSSES", "log_softmax", "softmax"]
 
@@ -144,6 +148,29 @@ def clip_probabilities(P: NDArray, axis: int = 0) -> None:
         _merge_log_ties(np.moveaxis(P, axis, -1))
 
 
+def clip_probabilities_xp(xp, P, to_host: Callable, from_host: Callable):
+    """:func:`clip_probabilities` for probabilities ``P`` of shape (m, n[L]) in namespace ``xp``.
+
+    Steps 1 and 3 as a new array: the clip in ``xp``, and the search for a
+    sample whose logs tie or step back, also in ``xp``. Only if one exists
+    (rarely: saturated models) does ``P`` go to the host for the merge and
+    come back.
+    """
+    info = xp.finfo(P.dtype)
+    # The largest float below 1 is 1 - eps / 2 (numpy's 1 - epsneg).
+    P = xp.clip(P, float(info.smallest_normal), 1 - float(info.eps) / 2)
+    if P.shape[1] == 1:
+        return P
+    P_sorted = xp.sort(P, axis=1)
+    L_sorted = xp.log(P_sorted)
+    step = (L_sorted[:, 1:] <= L_sorted[:, :-1]) & (P_sorted[:, 1:] != P_sorted[:, :-1])
+    if not bool(xp.any(step)):
+        return P
+    host = np.array(to_host(P), copy=True)
+    _merge_log_ties(host)
+    return from_host(host)
+
+
 def _merge_log_ties(P: NDArray) -> None:
     """Step 3 of :func:`log_probabilities` for the rows of ``P`` (m, k), in place."""
     k = P.shape[-1]
@@ -203,6 +230,44 @@ def _poisson_deviance(Y, Z, A):
     return (xlogy(Y, Y) - Y * Z - Y + A).sum(axis=0)
 
 
+# The same pairs in an array API namespace xp: new arrays, no buffers. -------
+def softmax_xp(xp, Z):
+    """:func:`softmax` in namespace ``xp``: the column max subtracted, so exp cannot overflow."""
+    E = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
+    return E / xp.sum(E, axis=0, keepdims=True)
+
+
+def log_softmax_xp(xp, Z):
+    """:func:`log_softmax` in namespace ``xp``."""
+    shifted = Z - xp.max(Z, axis=0, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
+
+
+def _exp_xp(xp, Z):
+    # Saturate just below log(max float), like _exp (a margin that survives
+    # the rounding of the bound to float32).
+    top = math.log(float(xp.finfo(Z.dtype).max)) * (1 - 1e-6)
+    return xp.exp(xp.clip(Z, max=top))
+
+
+def _categorical_cross_entropy_xp(xp, Y, Z, A):
+    return -xp.sum(Y * log_softmax_xp(xp, Z), axis=0)
+
+
+def _binary_cross_entropy_xp(xp, Y, Z, A):
+    return xp.sum(softplus_xp(xp, Z) - Y * Z, axis=0)
+
+
+def _half_squared_error_xp(xp, Y, Z, A):
+    return 0.5 * xp.mean((A - Y) ** 2, axis=0)
+
+
+def _poisson_deviance_xp(xp, Y, Z, A):
+    # y log y with 0 log 0 = 0, without evaluating log 0.
+    y_log_y = Y * xp.log(xp.where(Y > 0, Y, 1.0))
+    return xp.sum(y_log_y - Y * Z - Y + A, axis=0)
+
+
 # Upper bounds of one sample's loss when every |z_k| <= a and |y_k| <= y (k
 # outputs), in Python floats (inf rather than an error on overflow): what
 # training needs to know whether any sample could make the cost overflow.
@@ -250,6 +315,10 @@ class OutputLoss:
         An upper bound of one sample's loss when every ``|Z[L]|`` entry is
         at most ``a`` and every ``|Y|`` entry at most ``y_max`` (``inf`` when
         it overflows a float64).
+    xp_forward : callable ``(xp, Z) -> A``
+        ``forward`` in an array API namespace ``xp``.
+    xp_sample_losses : callable ``(xp, Y, Z, A) -> array of shape (m,)``
+        ``sample_losses`` in ``xp``.
     """
 
     name: str
@@ -258,6 +327,8 @@ class OutputLoss:
     sample_losses: Callable[[NDArray, NDArray, NDArray], NDArray]
     mean_over_outputs: bool = False
     loss_bound: Callable[[float, float, int], float] | None = None
+    xp_forward: Callable | None = None
+    xp_sample_losses: Callable | None = None
 
     def output_delta(self, Y: NDArray, A: NDArray, out: NDArray) -> NDArray:
         """Write :math:`dZ[L] = A[L] - Y` (the canonical-link gradient) into ``out``.
@@ -291,6 +362,8 @@ LOSSES: dict[str, OutputLoss] = {
             softmax,
             _categorical_cross_entropy,
             loss_bound=_categorical_bound,
+            xp_forward=softmax_xp,
+            xp_sample_losses=_categorical_cross_entropy_xp,
         ),
         OutputLoss(
             "binary_log_loss",
@@ -298,6 +371,8 @@ LOSSES: dict[str, OutputLoss] = {
             _logistic,
             _binary_cross_entropy,
             loss_bound=_binary_bound,
+            xp_forward=sigmoid_xp,
+            xp_sample_losses=_binary_cross_entropy_xp,
         ),
         OutputLoss(
             "squared_error",
@@ -306,7 +381,17 @@ LOSSES: dict[str, OutputLoss] = {
             _half_squared_error,
             mean_over_outputs=True,
             loss_bound=_squared_bound,
+            xp_forward=_identity_xp,
+            xp_sample_losses=_half_squared_error_xp,
         ),
-        OutputLoss("poisson", "exp", _exp, _poisson_deviance, loss_bound=_poisson_bound),
+        OutputLoss(
+            "poisson",
+            "exp",
+            _exp,
+            _poisson_deviance,
+            loss_bound=_poisson_bound,
+            xp_forward=_exp_xp,
+            xp_sample_losses=_poisson_deviance_xp,
+        ),
     )
 }

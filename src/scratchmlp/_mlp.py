@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseScratchMLP, StrOptions, _fit_context
-from ._losses import clip_probabilities
+from ._losses import clip_probabilities, clip_probabilities_xp
 from ._prepare import Mode
 
 __all__ = ["ScratchMLPClassifier", "ScratchMLPRegressor"]
@@ -421,11 +421,20 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes (an indicator matrix for multilabel targets).
         """
-        proba = self._class_columns(self._output(X, logits=True))
-        labels = self._label_binarizer
+        proba = self._class_columns(self._output(X, "predict", logits=True))
+        labels, ops = self._label_binarizer, self._model.network.ops
+        if not ops.is_numpy:
+            return self._predict_xp(ops, proba, labels)
         if labels.y_type_.startswith("multilabel"):
             return self._decode(proba, labels)
         return self.classes_[proba.argmax(axis=1)]
+
+    def _predict_xp(self, ops, proba, labels):
+        """:meth:`predict` for probabilities of another namespace: labels of that namespace."""
+        xp = ops.xp
+        if labels.y_type_.startswith("multilabel"):
+            return ops.from_host(self._decode(ops.to_host(proba), labels))
+        return xp.take(ops.from_host(self.classes_), xp.argmax(proba, axis=1), axis=0)
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -470,7 +479,7 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         ``np.argsort`` and ``np.argmax``), which :meth:`predict` follows. A
         model fitted on one class gives the one class probability 1.
         """
-        return self._class_columns(self._output(X, logits=True))
+        return self._class_columns(self._output(X, "predict_proba", logits=True))
 
     def predict_log_proba(self, X):
         """Log of the probability estimates: ``np.log(predict_proba(X))``.
@@ -489,7 +498,8 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         log_proba : ndarray of shape (n_samples, n_classes)
             In the order of ``classes_``, in the network's dtype.
         """
-        return np.log(self._class_columns(self._output(X, logits=True)))
+        proba = self._class_columns(self._output(X, "predict_log_proba", logits=True))
+        return self._model.network.ops.xp.log(proba)
 
     def _class_columns(self, Z):
         """The probabilities, one column per class (their logs only where asked for).
@@ -505,9 +515,12 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
             As :meth:`predict_proba` defines them; ``np.log(proba)`` is
             :meth:`predict_log_proba`.
         """
+        ops = self._model.network.ops
         if len(self.classes_) == 1:
             # One class seen: it is certain.
-            return np.ones_like(Z)
+            return ops.xp.ones_like(Z)
+        if not ops.is_numpy:
+            return self._class_columns_xp(ops, Z)
         forward = self._model.network.loss.forward
         if self._label_binarizer.y_type_ == "binary":
             # One logistic unit: P(classes_[1]) = s(z), and P(classes_[0]) =
@@ -519,6 +532,15 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
             proba = forward(Z.T, Z.T).T  # the engine works on columns; in place
         clip_probabilities(proba, axis=1)
         return proba
+
+    def _class_columns_xp(self, ops, Z):
+        """:meth:`_class_columns` in another namespace: the same three steps."""
+        xp, loss = ops.xp, self._model.network.loss
+        if self._label_binarizer.y_type_ == "binary":
+            proba = xp.concat([loss.xp_forward(xp, -Z), loss.xp_forward(xp, Z)], axis=1)
+        else:
+            proba = loss.xp_forward(xp, Z.T).T
+        return clip_probabilities_xp(xp, proba, ops.to_host, ops.from_host)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -628,7 +650,7 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
 
     @staticmethod
     def _values(output):
-        return output.ravel() if output.shape[1] == 1 else output
+        return output[:, 0] if output.shape[1] == 1 else output
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -663,4 +685,4 @@ class ScratchMLPRegressor(RegressorMixin, BaseScratchMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
-        return self._values(self._output(X))
+        return self._values(self._output(X, "predict"))

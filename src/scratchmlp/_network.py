@@ -78,6 +78,7 @@ __all__ = [
     "Gradient",
     "Workspace",
     "dropout_masks",
+    "network_dropout_masks",
     "parameter_views",
     "dense_forward",
     "dense_backward",
@@ -86,6 +87,7 @@ __all__ = [
     "backward",
     "cost",
     "cost_and_gradient",
+    "sample_losses",
     "logit_bound",
     "overflow_free",
 ]
@@ -99,7 +101,7 @@ def n_parameters(layer_sizes: Sequence[int]) -> int:
     return sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
 
 
-def parameter_views(theta: NDArray, layer_sizes: Sequence[int]) -> tuple[Layers, Layers]:
+def parameter_views(theta: NDArray, layer_sizes: Sequence[int], xp=np) -> tuple[Layers, Layers]:
     """Views ``W[l]``, ``b[l]`` into a flat parameter vector.
 
     The layout is ``[W[1], b[1], W[2], b[2], ..., W[L], b[L]]``, each ``W[l]``
@@ -110,6 +112,8 @@ def parameter_views(theta: NDArray, layer_sizes: Sequence[int]) -> tuple[Layers,
     theta : ndarray of shape (n_parameters,)
     layer_sizes : sequence of int
         ``n[0], ..., n[L]``.
+    xp : namespace, default=numpy
+        The namespace of ``theta`` (its ``reshape`` of a slice is a view).
 
     Returns
     -------
@@ -124,9 +128,9 @@ def parameter_views(theta: NDArray, layer_sizes: Sequence[int]) -> tuple[Layers,
     start = 0
     for l in range(1, len(n)):
         stop = start + n[l] * n[l - 1]
-        W.append(theta[start:stop].reshape(n[l], n[l - 1]))
+        W.append(xp.reshape(theta[start:stop], (n[l], n[l - 1])))
         start, stop = stop, stop + n[l]
-        b.append(theta[start:stop].reshape(n[l], 1))
+        b.append(xp.reshape(theta[start:stop], (n[l], 1)))
         start = stop
     return W, b
 
@@ -144,8 +148,12 @@ class Network:
     loss : str
         A key of :data:`scratchmlp.engine.LOSSES`; fixes ``g[L]``.
     dtype : numpy dtype, default=float64
+        (A dtype of ``ops.xp`` for another namespace.)
     theta : ndarray of shape (n_parameters,), optional
         Initial parameters (used as is, not copied); zeros when omitted.
+    ops : ArrayOps, optional
+        The namespace and device of the parameters and its engine
+        (:mod:`scratchmlp._arrays`); numpy when omitted.
 
     Attributes
     ----------
@@ -161,6 +169,9 @@ class Network:
     ops : ArrayOps
         The array operations training applies to ``theta`` (the seam for a
         second array namespace, see :mod:`scratchmlp._arrays`).
+    engine : module
+        ``ops.engine``: the forward, backward and cost functions for
+        ``theta``'s namespace (this module for numpy).
     """
 
     def __init__(
@@ -170,6 +181,7 @@ class Network:
         loss: str,
         dtype=np.float64,
         theta: NDArray | None = None,
+        ops: ArrayOps | None = None,
     ) -> None:
         self.layer_sizes = [int(k) for k in layer_sizes]
         self.L = len(self.layer_sizes) - 1
@@ -179,11 +191,16 @@ class Network:
         self.loss: OutputLoss = LOSSES[loss]
         self.activation_names: Layers = [None, *hidden, self.loss.out_activation]
         self.g: Layers = [None, *(ACTIVATIONS[name] for name in hidden), self.loss]
+        self.ops: ArrayOps = ops if ops is not None else array_ops(theta)
         if theta is None:
-            theta = np.zeros(n_parameters(self.layer_sizes), dtype=dtype)
+            theta = self.ops.zeros(n_parameters(self.layer_sizes), dtype)
         self.theta = theta
-        self.ops: ArrayOps = array_ops(theta)
-        self.W, self.b = parameter_views(theta, self.layer_sizes)
+        self.W, self.b = parameter_views(theta, self.layer_sizes, self.ops.xp)
+
+    @property
+    def engine(self):
+        """The engine module of the parameters' namespace (see :attr:`ops`)."""
+        return self.ops.engine
 
     @property
     def dtype(self) -> np.dtype:
@@ -196,7 +213,8 @@ class Network:
             self.layer_sizes,
             self.activation_names[1 : self.L],
             self.loss.name,
-            theta=self.theta.copy(),
+            theta=self.ops.copy(self.theta),
+            ops=self.ops,
         )
 
     def weight_slices(self) -> list[slice]:
@@ -208,22 +226,35 @@ class Network:
         return slices
 
     def set_theta(self, theta: NDArray) -> None:
-        """Copy a flat parameter vector in (casting to this network's dtype)."""
-        np.copyto(self.theta, theta, casting="same_kind")
+        """Copy a flat parameter vector in (casting to this network's dtype).
+
+        ``theta`` is of the network's namespace, or a numpy array from the host.
+        """
+        if self.ops.is_numpy:
+            np.copyto(self.theta, theta, casting="same_kind")
+        else:
+            self.ops.set_theta(self.theta, theta)
 
     # Pickle only the flat vector: the views are rebuilt on load, so they stay
     # views (pickling the lists would store detached copies).
     def __getstate__(self) -> dict:
-        return {
+        state = {
             "layer_sizes": self.layer_sizes,
             "activation": self.activation_names[1 : self.L],
             "loss": self.loss.name,
             "theta": self.theta,
         }
+        if not self.ops.is_numpy:
+            state["ops"] = self.ops
+        return state
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(
-            state["layer_sizes"], state["activation"], state["loss"], theta=state["theta"]
+            state["layer_sizes"],
+            state["activation"],
+            state["loss"],
+            theta=state["theta"],
+            ops=state.get("ops"),
         )
 
 
@@ -309,6 +340,13 @@ def dropout_masks(
             keep = rng.random_sample((layer_sizes[l], m)) >= p
             D[l] = keep.astype(dtype) / np.dtype(dtype).type(1 - p)
     return D
+
+
+def network_dropout_masks(
+    net: Network, rng: np.random.RandomState, m: int, rates: Sequence
+) -> Layers:
+    """:func:`dropout_masks` for ``net``'s layers and dtype (the engines' common signature)."""
+    return dropout_masks(rng, net.layer_sizes, m, rates, net.dtype)
 
 
 class Gradient:
@@ -679,6 +717,11 @@ def cost(
     losses = net.loss.sample_losses(Y, cache.Z[L], cache.A[L])  # (m,)
     data = losses.sum() if sample_weight is None else losses @ sample_weight
     return float((data + 0.5 * alpha * _squared_weights(net)) / S)
+
+
+def sample_losses(net: Network, cache: Cache, Y: NDArray) -> NDArray:
+    """Each sample's loss, of shape (m,), from the logits ``Z[L]`` and the output ``A[L]``."""
+    return net.loss.sample_losses(Y, cache.Z[net.L], cache.A[net.L])
 
 
 def _squared_weights(net: Network) -> float:

@@ -21,6 +21,12 @@ and ``adaptive``, which, as in scikit-learn, only :class:`SGD` follows; and
 ``cosine``, which every optimizer follows:
 :math:`\\eta_k = \\eta_0 (1 + \\cos(\\pi k / K)) / 2` after epoch ``k`` of
 ``K = max_iter``.
+
+Each rule is written twice, side by side: ``_update`` for numpy (BLAS axpy
+and ``out=`` buffers, no allocation) and ``_update_xp`` for an array API
+namespace ``xp`` (torch, CuPy, array-api-strict: in-place operators on
+``theta`` and the moments, the same equations). The optimizer's ``ops``
+(:mod:`scratchmlp._arrays`) says which runs.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 from numpy.typing import NDArray
 
+from ._arrays import NUMPY, ArrayOps
 from ._network import blas_axpy
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "OPTIMIZERS", "make_optimizer"]
@@ -61,6 +68,9 @@ class Optimizer(ABC):
     PARAMS: dict = {}
     #: Whether ``alpha`` is a decoupled weight decay instead of an L2 term.
     decoupled_weight_decay = False
+    #: The namespace of ``theta`` (an instance attribute only for another one,
+    #: so that a numpy optimizer pickles as before).
+    ops: ArrayOps = NUMPY
 
     def __init__(
         self,
@@ -70,7 +80,10 @@ class Optimizer(ABC):
         power_t: float = 0.5,
         max_iter: int = 200,
         max_grad_norm: float | None = None,
+        ops: ArrayOps = NUMPY,
     ) -> None:
+        if not ops.is_numpy:
+            self.ops = ops
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
         self.schedule = schedule
@@ -85,15 +98,23 @@ class Optimizer(ABC):
         ``grad`` is the caller's work buffer: it may be clipped and
         overwritten.
         """
+        xp = self.ops.xp
         if self.max_grad_norm is not None:
-            norm = float(np.linalg.norm(grad))
+            norm = float(xp.linalg.vector_norm(grad)) if xp is not np else float(np.linalg.norm(grad))
             if norm > self.max_grad_norm:
                 grad *= self.max_grad_norm / norm
-        self._update(theta, grad)
+        if self.ops.is_numpy:
+            self._update(theta, grad)
+        else:
+            self._update_xp(xp, theta, grad)
 
     @abstractmethod
     def _update(self, theta: NDArray, grad: NDArray) -> None:
         """Each optimizer's own rule."""
+
+    @abstractmethod
+    def _update_xp(self, xp, theta, grad) -> None:
+        """The same rule in the array API namespace ``xp``."""
 
     def end_epoch(self, t: int) -> None:
         """Apply the schedule after an epoch; ``t`` samples were seen so far."""
@@ -194,7 +215,7 @@ class SGD(Optimizer):
         super().__init__(theta, **schedule)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
-        self.velocity = np.zeros_like(theta)
+        self.velocity = self.ops.xp.zeros_like(theta)
 
     def _update(self, theta, grad):
         lr, mu, v = self.learning_rate, self.momentum, self.velocity
@@ -204,6 +225,15 @@ class SGD(Optimizer):
         if self.nesterov:
             axpy(v, theta, a=mu)
             axpy(grad, theta, a=-lr)  # theta += mu v - lr grad
+        else:
+            theta += v
+
+    def _update_xp(self, xp, theta, grad):
+        lr, mu, v = self.learning_rate, self.momentum, self.velocity
+        v *= mu
+        v -= lr * grad
+        if self.nesterov:
+            theta += mu * v - lr * grad
         else:
             theta += v
 
@@ -232,7 +262,7 @@ class RMSprop(Optimizer):
         super().__init__(theta, **schedule)
         self.rho = float(rho)
         self.epsilon = float(epsilon)
-        self.v = np.zeros_like(theta)
+        self.v = self.ops.xp.zeros_like(theta)
 
     def _update(self, theta, grad):
         axpy, scratch, v = blas_axpy(theta.dtype), self._scratch(theta), self.v
@@ -243,6 +273,12 @@ class RMSprop(Optimizer):
         scratch += self.epsilon
         np.divide(grad, scratch, out=scratch)
         axpy(scratch, theta, a=-self.learning_rate)
+
+    def _update_xp(self, xp, theta, grad):
+        v = self.v
+        v *= self.rho
+        v += (1 - self.rho) * (grad * grad)
+        theta -= self.learning_rate * (grad / (xp.sqrt(v) + self.epsilon))
 
 
 class Adam(Optimizer):
@@ -278,8 +314,8 @@ class Adam(Optimizer):
         self.epsilon = float(epsilon)
         self.t = 0
         self.step_size = self.learning_rate
-        self.m = np.zeros_like(theta)
-        self.v = np.zeros_like(theta)
+        self.m = self.ops.xp.zeros_like(theta)
+        self.v = self.ops.xp.zeros_like(theta)
 
     def _update(self, theta, grad):
         self.t += 1
@@ -297,6 +333,16 @@ class Adam(Optimizer):
         grad += self.epsilon
         np.divide(m, grad, out=grad)
         axpy(grad, theta, a=-self.step_size)
+
+    def _update_xp(self, xp, theta, grad):
+        self.t += 1
+        b1, b2, m, v = self.beta_1, self.beta_2, self.m, self.v
+        self.step_size = self.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        m *= b1
+        m += (1 - b1) * grad
+        v *= b2
+        v += (1 - b2) * (grad * grad)
+        theta -= self.step_size * (m / (xp.sqrt(v) + self.epsilon))
 
 
 class AdamW(Adam):
@@ -329,6 +375,13 @@ class AdamW(Adam):
 
     def _update(self, theta, grad):
         super()._update(theta, grad)
+        self._decay(theta)
+
+    def _update_xp(self, xp, theta, grad):
+        super()._update_xp(xp, theta, grad)
+        self._decay(theta)
+
+    def _decay(self, theta):
         shrink = 1 - self.learning_rate * self.weight_decay
         for weights in self.weight_slices:
             theta[weights] *= shrink
@@ -338,7 +391,9 @@ class AdamW(Adam):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adamw": AdamW}
 
 
-def make_optimizer(solver: str, theta: NDArray, params: dict, weight_slices=()) -> Optimizer:
+def make_optimizer(
+    solver: str, theta: NDArray, params: dict, weight_slices=(), ops: ArrayOps = NUMPY
+) -> Optimizer:
     """The optimizer for ``solver``, built from the estimator's parameters.
 
     Parameters
@@ -350,6 +405,8 @@ def make_optimizer(solver: str, theta: NDArray, params: dict, weight_slices=()) 
         The estimator's ``get_params()``.
     weight_slices : list of slice
         Where the weights lie in ``theta`` (for AdamW's decay).
+    ops : ArrayOps, default=NUMPY
+        ``theta``'s namespace (the network's ``ops``).
     """
     cls = OPTIMIZERS[solver]
     own = {argument: params[name] for name, argument in cls.PARAMS.items()}
@@ -363,4 +420,5 @@ def make_optimizer(solver: str, theta: NDArray, params: dict, weight_slices=()) 
         power_t=params["power_t"],
         max_iter=params["max_iter"],
         max_grad_norm=params.get("max_grad_norm"),
+        ops=ops,
     )

@@ -33,6 +33,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._activations import ACTIVATIONS
+from ._arrays import NUMPY, ArrayOps
+from ._namespace import float_dtype_for, namespace_of, to_host
 from ._network import Network
 from ._optimizers import OPTIMIZERS, make_optimizer
 from ._training import Model, Origin, TrainingData, TrainingState
@@ -134,7 +136,7 @@ def _stand_in_class(cls: type) -> type:
     return type(cls.__name__, (), {"__module__": cls.__module__})
 
 
-def validated(est, X, y, encoding: Encoding | None):
+def validated(est, X, y, encoding: Encoding | None, ops: ArrayOps = NUMPY):
     """scikit-learn's checks of ``X`` and ``y``; returns ``(X, y, n_features_in, names)``.
 
     ``validate_data`` records the features it sees on the estimator it is
@@ -154,16 +156,20 @@ def validated(est, X, y, encoding: Encoding | None):
         y,
         accept_sparse=["csr", "csc"],
         multi_output=True,
-        dtype=(np.float64, np.float32),
+        dtype=(ops.xp.float64, ops.xp.float32),
         reset=encoding is None,
         y_numeric=est._y_numeric,
     )
     return X, y, stand_in.n_features_in_, getattr(stand_in, "feature_names_in_", None)
 
 
-def checked_sample_weight(sample_weight, X):
+def checked_sample_weight(sample_weight, X, ops: ArrayOps = NUMPY):
+    """scikit-learn's checks of the weights, on the host (``ops``: X's namespace)."""
     if sample_weight is None:
         return None
+    if not ops.is_numpy:
+        # Checked on the host, beside the labels; moved to the device after.
+        X = np.empty((X.shape[0], 0), dtype=np.float32 if X.dtype == ops.xp.float32 else np.float64)
     sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
     if not sample_weight.any():
         raise ValueError("sample_weight sums to zero: there is nothing to fit.")
@@ -176,22 +182,36 @@ def encoding_of(fitted) -> Encoding:
 
 
 def prepare_set(
-    est, X, y, sample_weight, encoding: Encoding, class_weight: bool, dtype=None
+    est, X, y, sample_weight, encoding: Encoding, class_weight: bool, dtype=None, ops=NUMPY
 ) -> DataSet:
     """A data set checked against a fit's ``encoding`` (the validation set, check_gradients).
 
     ``class_weight``: fold the classifier's ``class_weight`` into the sample
     weights, as training does. ``dtype``: cast X to it (before the sample
-    weights, which take X's dtype).
+    weights, which take X's dtype). ``ops``: the fit's namespace (X must be
+    of it; the targets and weights are moved to it).
     """
-    X, y, _, _ = validated(est, X, y, encoding)
+    if not ops.is_numpy:
+        y, sample_weight = to_host(y), to_host(sample_weight)
+        if namespace_of(X) != ops:
+            raise ValueError(f"X_val must be of the namespace and device of X ({ops}).")
+    X, y, _, _ = validated(est, X, y, encoding, ops)
     if dtype is not None:
         X = X.astype(dtype)
     est._target_encoding(y, encoding.labels, same_classes=False)
-    sample_weight = checked_sample_weight(sample_weight, X)
+    sample_weight = checked_sample_weight(sample_weight, X, ops)
     if class_weight:
         sample_weight = est._sample_weight(y, sample_weight, partial=False)
-    return DataSet(X, y, est._encode_targets(y, encoding.labels).T, sample_weight)
+    Y = est._encode_targets(y, encoding.labels).T
+    if not ops.is_numpy:
+        Y, sample_weight = _to_device(ops, X.dtype, Y, sample_weight)
+    return DataSet(X, y, Y, sample_weight)
+
+
+def _to_device(ops: ArrayOps, dtype, Y, sample_weight) -> tuple:
+    """Host targets ``Y`` (n[L], m) and weights (m,) as arrays of ``ops`` in ``dtype``."""
+    Y = ops.from_host(np.ascontiguousarray(Y), dtype)
+    return Y, None if sample_weight is None else ops.from_host(sample_weight, dtype)
 
 
 # --------------------------------------------------------------------------
@@ -215,31 +235,42 @@ def prepare(est, X, y, sample_weight, mode: Mode, validation=None, labels=None) 
     activations = hidden_activations(est, len(hidden))
     dropout = dropout_rates(est, len(hidden))
     previous = None if fitted is None else encoding_of(fitted)
-    X, y, n_features, names = validated(est, X, y, previous)
+    ops = namespace_of(X) if fitted is None else fitted.network.ops
+    if not ops.is_numpy:
+        # Labels are encoded, and weights checked, on the host.
+        y, sample_weight = to_host(y), to_host(sample_weight)
+        _check_namespace(X, ops)
+    X, y, n_features, names = validated(est, X, y, previous, ops)
     if fitted is not None:
         labels = fitted.labels
     labels, loss = est._target_encoding(y, labels, same_classes=mode is Mode.WARM_START)
     encoding = Encoding(n_features, names, labels)
     Y = est._encode_targets(y, labels)
-    sample_weight = checked_sample_weight(sample_weight, X)
+    sample_weight = checked_sample_weight(sample_weight, X, ops)
     sample_weight = est._sample_weight(y, sample_weight, partial=mode is Mode.PARTIAL)
     if validation is not None:
-        validation = _given_validation_set(est, *validation, encoding)
+        validation = _given_validation_set(est, *validation, encoding, ops)
     rng = check_random_state(est.random_state)
     layer_sizes = [X.shape[1], *hidden, Y.shape[1]]
     if fitted is None:
-        net = Network(layer_sizes, activations, loss, dtype=X.dtype)
+        dtype = X.dtype if ops.is_numpy else float_dtype_for(ops, X)
+        net = Network(layer_sizes, activations, loss, dtype=dtype, ops=ops)
         origin = Origin.drawn(net, rng, est.init, str(est.activation))
     else:
         # The fitted network is not modified: training runs on a copy.
         net = _continued_network(fitted.network, layer_sizes, activations, loss, est)
         origin = Origin.kept(fitted.network.theta)
-        X = X.astype(net.dtype, copy=False)
-    if sample_weight is not None:
-        sample_weight = sample_weight.astype(net.dtype, copy=False)
+    if ops.is_numpy:
+        if fitted is not None:
+            X = X.astype(net.dtype, copy=False)
+        if sample_weight is not None:
+            sample_weight = sample_weight.astype(net.dtype, copy=False)
+        Y = Y.T.astype(Y.dtype if Y.dtype == bool else net.dtype, copy=False)
+    else:
+        X = ops.xp.astype(X, net.dtype, copy=False)
+        Y, sample_weight = _to_device(ops, net.dtype, Y.T, sample_weight)
     # The one transpose: from here on samples are columns.
-    A0, Y = X.T, Y.T.astype(Y.dtype if Y.dtype == bool else net.dtype, copy=False)
-    data = TrainingData(A0, Y, sample_weight)
+    data = TrainingData(X.T, Y, sample_weight, ops=ops)
     stochastic = est.solver in OPTIMIZERS
     if stochastic and est.early_stopping and mode is Mode.PARTIAL:
         raise ValueError("partial_fit does not support early_stopping=True")
@@ -251,10 +282,23 @@ def prepare(est, X, y, sample_weight, mode: Mode, validation=None, labels=None) 
     return Prepared(mode, encoding, model, origin, data, validation, rng, dropout)
 
 
-def _given_validation_set(est, X_val, y_val, sample_weight_val, encoding) -> DataSet:
+def _given_validation_set(est, X_val, y_val, sample_weight_val, encoding, ops) -> DataSet:
     if X_val is None or y_val is None:
         raise ValueError("X_val and y_val must be given together.")
-    return prepare_set(est, X_val, y_val, sample_weight_val, encoding, class_weight=False)
+    return prepare_set(
+        est, X_val, y_val, sample_weight_val, encoding, class_weight=False, ops=ops
+    )
+
+
+def _check_namespace(X, ops: ArrayOps) -> None:
+    """A model fitted in one namespace continues only on input of that namespace."""
+    if namespace_of(X) != ops:
+        raise ValueError(
+            f"The model was fitted on arrays of {ops.xp.__name__} (device "
+            f"{getattr(ops, 'device', 'cpu')!r}); partial_fit and warm_start need X of the "
+            "same namespace and device, with array_api_dispatch=True. Move the model "
+            "with scratchmlp.to_namespace(estimator, X) to continue on X."
+        )
 
 
 def _continued_network(net: Network, layer_sizes, activations, loss, est) -> Network:
@@ -279,7 +323,9 @@ def _optimizer(est, net: Network, fitted, mode: Mode):
     """partial_fit continues the fitted optimizer (a copy); fit starts a new one."""
     if mode is Mode.PARTIAL and fitted is not None and fitted.optimizer is not None:
         return copy.deepcopy(fitted.optimizer)
-    return make_optimizer(est.solver, net.theta, est.get_params(), net.weight_slices())
+    return make_optimizer(
+        est.solver, net.theta, est.get_params(), net.weight_slices(), ops=net.ops
+    )
 
 
 def _state(est, fitted, stochastic: bool, validation: bool) -> TrainingState:
@@ -307,12 +353,7 @@ def _split_validation(est, data: TrainingData, y, rng):
             "The validation set is too small. Increase 'validation_fraction' "
             "or the size of your dataset."
         )
-    train = TrainingData(data.A0, data.Y, data.sample_weight, index=train_idx)
-    sw = data.sample_weight
-    validation = DataSet(
-        data.A0[:, val_idx].T,
-        y[val_idx],
-        data.Y[:, val_idx],
-        None if sw is None else sw[val_idx],
-    )
+    train = TrainingData(data.A0, data.Y, data.sample_weight, index=train_idx, ops=data.ops)
+    A0, Y, sw = data.ops.take_samples(data.A0, data.Y, data.sample_weight, val_idx)
+    validation = DataSet(A0.T, y[val_idx], Y, sw)
     return train, validation

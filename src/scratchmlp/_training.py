@@ -31,18 +31,10 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._arrays import array_ops
+from ._arrays import NUMPY, ArrayOps, array_ops
 from ._initializers import initialize
 from ._lbfgs import fit_lbfgs
-from ._network import (
-    Network,
-    Workspace,
-    cost,
-    cost_and_gradient,
-    dropout_masks,
-    forward,
-    overflow_free,
-)
+from ._network import Network, Workspace
 
 __all__ = [
     "TrainingData",
@@ -93,9 +85,11 @@ def gather_columns(M: NDArray, idx: NDArray, out: NDArray) -> NDArray:
     return out
 
 
-def _abs_max(a) -> float:
+def _abs_max(a, xp=np) -> float:
     """``max |a|`` without an ``|a|`` copy of ``a`` (0 for an empty array)."""
-    return max(abs(float(a.max())), abs(float(a.min()))) if a.size else 0.0
+    if math.prod(a.shape) == 0:
+        return 0.0
+    return max(abs(float(xp.max(a))), abs(float(xp.min(a))))
 
 
 @dataclass
@@ -110,12 +104,17 @@ class TrainingData:
     index : ndarray of int of shape (m,) or None
         The samples to train on (e.g. without the validation set); all when
         None. Selecting by index keeps training memory O(batch), not O(m).
+        A host (numpy) array in every namespace.
+    ops : ArrayOps
+        The namespace and device of ``A0``, ``Y`` and ``sample_weight`` (numpy
+        by default).
     """
 
     A0: object
     Y: NDArray
     sample_weight: NDArray | None = None
     index: NDArray | None = None
+    ops: ArrayOps = NUMPY
 
     @property
     def m(self) -> int:
@@ -130,15 +129,17 @@ class TrainingData:
         """
         if "_magnitudes" not in self.__dict__:
             A0 = self.A0.data if sp.issparse(self.A0) else self.A0
-            s = self.sample_weight
-            total = float(self.A0.shape[1]) if s is None else float(s.sum())
-            self._magnitudes = (_abs_max(A0), _abs_max(self.Y), total)
+            s, xp = self.sample_weight, self.ops.xp
+            total = float(self.A0.shape[1]) if s is None else float(xp.sum(s))
+            self._magnitudes = (_abs_max(A0, xp), _abs_max(self.Y, xp), total)
         return self._magnitudes
 
     def batch(self, idx, workspace: Workspace):
         """``(A0, Y, s)`` of the samples ``idx`` (a slice or an index array)."""
         if self.index is not None:
             idx = self.index[idx]
+        if not self.ops.is_numpy:
+            return self.ops.take_samples(self.A0, self.Y, self.sample_weight, idx)
         s = None if self.sample_weight is None else self.sample_weight[idx]
         if isinstance(idx, slice) or not isinstance(self.A0, np.ndarray):
             return self.A0[:, idx], self.Y[:, idx], s
@@ -262,10 +263,11 @@ def _zero_logit_loss(net: Network, data: TrainingData, idx: NDArray) -> float:
     ``Y`` and ``Z`` are then of shape (n[L], k).
     """
     columns = idx if data.index is None else data.index[idx]
-    Y = data.Y[:, columns]
+    # On the host, in every namespace: at most DivergenceRule.samples columns.
+    _, Y, s = data.ops.take_samples(None, data.Y, data.sample_weight, columns)
+    Y, s = data.ops.to_host(Y), None if s is None else data.ops.to_host(s)
     Z = np.zeros(Y.shape)
     losses = net.loss.sample_losses(Y, Z, net.loss.forward(Z, np.empty_like(Z)))
-    s = None if data.sample_weight is None else data.sample_weight[columns]
     if s is None:
         return float(losses.mean())
     return float(losses @ s / s.sum()) if s.any() else 0.0
@@ -521,14 +523,14 @@ def run_epoch(
     failed : slice, ndarray or None
         The batch whose cost was non-finite, if one was.
     """
-    total = 0.0
+    total, engine = 0.0, net.engine
     for idx in batches:
         A0, Y, s = data.batch(idx, workspace)
-        if s is not None and not s.any():
+        if s is not None and not data.ops.any(s):
             continue  # no weight in this batch: nothing to learn from it
         m = A0.shape[1]
-        D = dropout_masks(rng, net.layer_sizes, m, dropout, net.dtype) if dropout else None
-        J, grad = cost_and_gradient(net, A0, Y, s, alpha, workspace, D)
+        D = engine.network_dropout_masks(net, rng, m, dropout) if dropout else None
+        J, grad = engine.cost_and_gradient(net, A0, Y, s, alpha, workspace, D)
         if not np.isfinite(J):
             return J, idx
         optimizer.step(net.theta, grad.flat)
@@ -632,7 +634,8 @@ class Checkpoint:
 def _batch_cost(net: Network, data: TrainingData, idx, workspace: Workspace, alpha: float):
     """The cost ``J`` of the batch ``idx`` at the current parameters (no gradient)."""
     A0, Y, s = data.batch(idx, workspace)
-    return cost(net, forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)
+    engine = net.engine
+    return engine.cost(net, engine.forward(net, A0, workspace.cache(A0.shape[1])), Y, s, alpha)
 
 
 def _finite_on(net: Network, data: TrainingData, workspace: Workspace, alpha: float) -> bool:
@@ -802,7 +805,7 @@ class Stochastic:
         """Epochs until a stopping rule; ``(reason, None)``."""
         net, data, settings = run.net, run.data, run.settings
         batch_size = min(self.batch_size, data.m)
-        workspace = Workspace.for_network(net, batch_size)
+        workspace = net.engine.Workspace.for_network(net, batch_size)
         if run.origin is None:
             run.origin = Origin.kept(net.ops.copy(net.theta))
         if self.divergence is not None:
@@ -825,7 +828,9 @@ class Stochastic:
         for epoch in range(1 if self.one_epoch else settings.max_iter):
             # The last checkpoint is kept too unless the current parameters
             # provably cannot overflow on the training data.
-            risky = epoch > 0 and not overflow_free(net, *data.magnitudes(), settings.alpha)
+            risky = epoch > 0 and not net.engine.overflow_free(
+                net, *data.magnitudes(), settings.alpha
+            )
             self._checkpoint.save(net, run.model.optimizer, keep_previous=risky)
             self._in_epoch = True
             if self.shuffle:
