@@ -11,7 +11,6 @@ for.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils._chunking import get_chunk_n_rows
-from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -32,7 +30,7 @@ from . import _inference as inference
 from ._activations import ACTIVATIONS
 from ._fitted import FittedAttributes, FittedModel
 from ._initializers import INITIALIZERS
-from ._namespace import convert_model, dispatching, namespace_of
+from ._namespace import check_input_namespace
 from ._network import Network
 from ._optimizers import OPTIMIZERS
 from ._prepare import DataSet, Encoding, Mode, Prepared, prepare
@@ -452,16 +450,7 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     def _validated_input(self, X, method: str):
         check_is_fitted(self)
-        # X must be of the fitted parameters' namespace and device.
-        check_same_namespace(X, self, attribute="_parameters", method=method)
-        ops = self._model.network.ops
-        if namespace_of(X) != ops:
-            raise ValueError(
-                f"{type(self).__name__}.{method}() got X of another namespace than the "
-                f"fitted model's ({ops.xp.__name__}, with array_api_dispatch "
-                f"{'on' if dispatching() else 'off'}). Move the model first: "
-                "scratchmlp.to_numpy(estimator), or scratchmlp.to_namespace(estimator, X)."
-            )
+        ops = check_input_namespace(self, X, method)
         # scikit-learn's finiteness check sums X; huge values of both signs
         # make that sum inf - inf, a warning about nothing wrong in X.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -562,23 +551,3 @@ class BaseScratchMLP(FittedAttributes, BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.sparse = True
         tags.array_api_support = True
         return tags
-
-    # ------------------------------------------------------------------
-    # Array API: moving a fitted model between namespaces and devices.
-    # ------------------------------------------------------------------
-    @property
-    def _parameters(self):
-        """The flat parameter vector ``theta``: its namespace and device are the model's."""
-        return self._model.network.theta
-
-    def __sklearn_array_api_convert__(self, converter):
-        """A copy whose fitted arrays are ``converter(array)`` (scikit-learn's ``move_estimator_to``).
-
-        The parameters, the optimizer's moments and the best parameters of
-        early stopping move; labels and curves stay on the host.
-        """
-        new = copy.copy(self)
-        new.__dict__ = dict(self.__dict__)
-        if "_model" in self.__dict__:
-            new._model = convert_model(self._model, converter)
-        return new

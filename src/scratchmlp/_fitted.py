@@ -15,6 +15,7 @@ new shape raises ``ValueError``).
 
 from __future__ import annotations
 
+import copy
 import operator
 from dataclasses import dataclass
 
@@ -124,6 +125,25 @@ class FittedAttributes:
         if "_model" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__!r} object is not fitted yet.")
         return self._model
+
+    @property
+    def _parameters(self):
+        """The flat parameter vector ``theta``: its namespace and device are the model's."""
+        return self._fitted().network.theta
+
+    def __sklearn_array_api_convert__(self, converter):
+        """A copy whose fitted arrays are ``converter(array)``: for ``move_estimator_to``.
+
+        The parameters, the optimizer's moments and the best parameters of
+        early stopping move; labels and curves stay on the host.
+        """
+        from ._namespace import convert_model  # the estimator layer's; imports this module
+
+        new = copy.copy(self)
+        new.__dict__ = dict(self.__dict__)
+        if "_model" in self.__dict__:
+            new._model = convert_model(self._model, converter)
+        return new
 
     def __sklearn_is_fitted__(self) -> bool:
         return "_model" in self.__dict__

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from sklearn import config_context, get_config
 from sklearn.utils._array_api import (
     _is_numpy_namespace,
+    check_same_namespace,
     get_namespace_and_device,
     move_to,
     supported_float_dtypes,
@@ -67,6 +68,25 @@ def namespace_of(X) -> ArrayOps:
             "with numpy)."
         )
     return ArrayAPIOps(xp, device, to_host)
+
+
+def check_input_namespace(est, X, method: str) -> ArrayOps:
+    """The fitted model's :class:`ArrayOps`, after checking that ``X`` is of its namespace.
+
+    scikit-learn's ``check_same_namespace`` (dispatch on) and our own check
+    (dispatch off, e.g. numpy input to a model fitted on torch) name the
+    method and how to move the model.
+    """
+    check_same_namespace(X, est, attribute="_parameters", method=method)
+    ops = est._model.network.ops
+    if namespace_of(X) != ops:
+        raise ValueError(
+            f"{type(est).__name__}.{method}() got X of another namespace than the "
+            f"fitted model's ({ops.xp.__name__}, with array_api_dispatch "
+            f"{'on' if dispatching() else 'off'}). Move the model first: "
+            "scratchmlp.to_numpy(estimator), or scratchmlp.to_namespace(estimator, X)."
+        )
+    return ops
 
 
 def float_dtype_for(ops: ArrayOps, X):

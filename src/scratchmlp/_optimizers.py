@@ -100,7 +100,9 @@ class Optimizer(ABC):
         """
         xp = self.ops.xp
         if self.max_grad_norm is not None:
-            norm = float(xp.linalg.vector_norm(grad)) if xp is not np else float(np.linalg.norm(grad))
+            norm = (
+                float(xp.linalg.vector_norm(grad)) if xp is not np else float(np.linalg.norm(grad))
+            )
             if norm > self.max_grad_norm:
                 grad *= self.max_grad_norm / norm
         if self.ops.is_numpy:

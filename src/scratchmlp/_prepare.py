@@ -285,9 +285,7 @@ def prepare(est, X, y, sample_weight, mode: Mode, validation=None, labels=None) 
 def _given_validation_set(est, X_val, y_val, sample_weight_val, encoding, ops) -> DataSet:
     if X_val is None or y_val is None:
         raise ValueError("X_val and y_val must be given together.")
-    return prepare_set(
-        est, X_val, y_val, sample_weight_val, encoding, class_weight=False, ops=ops
-    )
+    return prepare_set(est, X_val, y_val, sample_weight_val, encoding, class_weight=False, ops=ops)
 
 
 def _check_namespace(X, ops: ArrayOps) -> None:
@@ -323,9 +321,7 @@ def _optimizer(est, net: Network, fitted, mode: Mode):
     """partial_fit continues the fitted optimizer (a copy); fit starts a new one."""
     if mode is Mode.PARTIAL and fitted is not None and fitted.optimizer is not None:
         return copy.deepcopy(fitted.optimizer)
-    return make_optimizer(
-        est.solver, net.theta, est.get_params(), net.weight_slices(), ops=net.ops
-    )
+    return make_optimizer(est.solver, net.theta, est.get_params(), net.weight_slices(), ops=net.ops)
 
 
 def _state(est, fitted, stochastic: bool, validation: bool) -> TrainingState:
