@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._arrays import NUMPY
 from ._network import Network
 from ._training import TrainingState
 
@@ -73,7 +74,15 @@ class FittedModel:
 
 
 class LayerList(list):
-    """A list of views into the parameters: ``layers[i] = value`` copies ``value`` in."""
+    """A list of views into the parameters: ``layers[i] = value`` copies ``value`` in.
+
+    ``ops``: the parameters' namespace (a value of another one, e.g. numpy for
+    a model on torch, is moved to it).
+    """
+
+    def __init__(self, views, ops=NUMPY) -> None:
+        super().__init__(views)
+        self.ops = ops
 
     def __setitem__(self, index, value) -> None:
         try:
@@ -81,7 +90,8 @@ class LayerList(list):
         except TypeError:
             raise TypeError("Set one layer at a time: layers[i] = array.") from None
         target = list.__getitem__(self, index)
-        value = np.asarray(value)
+        ops = self.ops
+        value = np.asarray(value) if ops.is_numpy else ops.xp.asarray(value, device=ops.device)
         if target is None or value.shape != target.shape:
             raise ValueError(
                 f"Layer {index} has shape {None if target is None else target.shape}; "
@@ -92,7 +102,15 @@ class LayerList(list):
 
 
 def _assign(values, targets: LayerList, name: str) -> None:
-    values = [None if v is None else np.asarray(v) for v in values]
+    ops = targets.ops
+    values = [
+        None
+        if v is None
+        else np.asarray(v)
+        if ops.is_numpy
+        else ops.xp.asarray(v, device=ops.device)
+        for v in values
+    ]
     shapes = [None if t is None else t.shape for t in targets]
     if [None if v is None else v.shape for v in values] != shapes:
         raise ValueError(
@@ -106,7 +124,8 @@ def _assign(values, targets: LayerList, name: str) -> None:
 
 def _layers(name: str, doc: str, views) -> property:
     def getter(self):
-        return LayerList(views(self._fitted().network))
+        network = self._fitted().network
+        return LayerList(views(network), network.ops)
 
     def setter(self, values):
         _assign(values, getter(self), name)

@@ -418,11 +418,20 @@ def calculate_regressor_output_shapes(operator) -> None:
 # ---------------------------------------------------------------------------
 # Converters.
 # ---------------------------------------------------------------------------
+def _on_host(est):
+    """The estimator, or its numpy copy when fitted on another array namespace (torch, ...)."""
+    if est._net.ops.is_numpy:
+        return est
+    from ._namespace import to_numpy
+
+    return to_numpy(est)
+
+
 def convert_classifier(scope, operator, container) -> None:
     """The graph of ``predict`` (``label``) and ``predict_proba`` (``probabilities``)."""
     from onnx import TensorProto, numpy_helper
 
-    est = operator.raw_operator
+    est = _on_host(operator.raw_operator)
     net = est._net
     g = _Graph(scope, container, _is_double(operator.inputs[0].type), net.dtype)
     label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
@@ -464,7 +473,7 @@ def convert_classifier(scope, operator, container) -> None:
 
 def convert_regressor(scope, operator, container) -> None:
     """The graph of ``predict``, shaped (N, n_outputs)."""
-    est = operator.raw_operator
+    est = _on_host(operator.raw_operator)
     net = est._net
     g = _Graph(scope, container, _is_double(operator.inputs[0].type), net.dtype)
     z = _logits(g, net, operator.inputs[0].full_name, _float_input(operator))

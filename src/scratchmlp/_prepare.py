@@ -240,6 +240,7 @@ def prepare(est, X, y, sample_weight, mode: Mode, validation=None, labels=None) 
         # Labels are encoded, and weights checked, on the host.
         y, sample_weight = to_host(y), to_host(sample_weight)
         _check_namespace(X, ops)
+        _check_array_api_activations(activations)
     X, y, n_features, names = validated(est, X, y, previous, ops)
     if fitted is not None:
         labels = fitted.labels
@@ -286,6 +287,16 @@ def _given_validation_set(est, X_val, y_val, sample_weight_val, encoding, ops) -
     if X_val is None or y_val is None:
         raise ValueError("X_val and y_val must be given together.")
     return prepare_set(est, X_val, y_val, sample_weight_val, encoding, class_weight=False, ops=ops)
+
+
+def _check_array_api_activations(activations: list[str]) -> None:
+    """Every hidden activation must have an array API form (gelu needs erf, which it lacks)."""
+    missing = sorted({name for name in activations if ACTIVATIONS[name].xp_forward is None})
+    if missing:
+        raise ValueError(
+            f"activation {missing[0]!r} is only available for numpy input: the array API "
+            "standard has no erf. Use another activation, or fit on numpy arrays."
+        )
 
 
 def _check_namespace(X, ops: ArrayOps) -> None:
