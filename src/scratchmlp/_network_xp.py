@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._network import Cache, Layers, Network, n_parameters
+from ._network import Cache, Layers, Network
 
 __all__ = [
     "Workspace",
@@ -90,13 +90,9 @@ class Gradient:
     @classmethod
     def zeros(cls, net: Network) -> Gradient:
         """The all-zero gradient (no sample carries weight)."""
-        xp, n = net.ops.xp, net.layer_sizes
-        flat = net.ops.zeros(n_parameters(n), net.dtype)
-        grad = cls.__new__(cls)
-        grad.flat = flat
-        grad.dW = [None] + [xp.zeros_like(W) for W in net.W[1:]]
-        grad.db = [None] + [xp.zeros_like(b) for b in net.b[1:]]
-        return grad
+        xp = net.ops.xp
+        zeros = [None] + [xp.zeros_like(W) for W in net.W[1:]]
+        return cls(xp, zeros, [None] + [xp.zeros_like(b) for b in net.b[1:]])
 
 
 def network_dropout_masks(
