@@ -367,3 +367,48 @@ def test_numpy_input_under_dispatch_is_bitwise_the_numpy_path(solver):
             proba = got.predict_proba(X_C)
     assert got.loss_curve_ == ref.loss_curve_
     np.testing.assert_array_equal(proba, ref.predict_proba(X_C))
+
+
+# --------------------------------------------------------------------------
+# What a first reading of the docs found (each failed before its fix).
+# --------------------------------------------------------------------------
+def test_string_labels_predict_a_numpy_array_of_labels(xp_name):
+    labels = np.array(list("abc"))[Y_C]
+    est = ScratchMLPClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    ref = sklearn.clone(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref.fit(X_C, labels)
+        with sklearn.config_context(array_api_dispatch=True):
+            got = sklearn.clone(est).fit(_to(xp_name, X_C), labels)
+            pred = got.predict(_to(xp_name, X_C))
+    np.testing.assert_array_equal(pred, ref.predict(X_C))
+
+
+def test_early_stopping_callback_restores_best_weights(xp_name):
+    from scratchmlp.callbacks import EarlyStopping
+
+    est = ScratchMLPClassifier(
+        hidden_layer_sizes=(8,),
+        max_iter=30,
+        random_state=0,
+        callbacks=[EarlyStopping(monitor="loss", patience=2, min_delta=10.0)],
+    )
+    ref, got = _fit_both(est, X_C, Y_C, xp_name)
+    _assert_curves_agree(ref, got)
+    np.testing.assert_allclose(to_host(got.coefs_[0]), ref.coefs_[0], rtol=1e-10)
+
+
+def test_divergence_falls_back_in_the_namespace(xp_name):
+    """A learning rate far too large: the divergence rule's fall-back works on any namespace."""
+    from scratchmlp import DivergenceWarning
+
+    est = ScratchMLPClassifier(
+        hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=1e4, max_iter=20, random_state=0
+    )
+    X = X_C * 100
+    with pytest.warns(DivergenceWarning):
+        ref = sklearn.clone(est).fit(X, Y_C)
+    with pytest.warns(DivergenceWarning), sklearn.config_context(array_api_dispatch=True):
+        got = sklearn.clone(est).fit(_to(xp_name, X), _to(xp_name, Y_C))
+    np.testing.assert_allclose(to_host(got.coefs_[0]), ref.coefs_[0], rtol=1e-10)

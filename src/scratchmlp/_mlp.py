@@ -434,7 +434,12 @@ class ScratchMLPClassifier(ClassifierMixin, BaseScratchMLP):
         xp = ops.xp
         if labels.y_type_.startswith("multilabel"):
             return ops.from_host(self._decode(ops.to_host(proba), labels))
-        return xp.take(ops.from_host(self.classes_), xp.argmax(proba, axis=1), axis=0)
+        index = xp.argmax(proba, axis=1)
+        if self.classes_.dtype.kind not in "biuf":
+            # String labels have no array API dtype: a numpy array of them, as
+            # scikit-learn's array-API classifiers return.
+            return self.classes_[ops.to_host(index)]
+        return xp.take(ops.from_host(self.classes_), index, axis=0)
 
     def predict_proba(self, X):
         """Probability estimates.

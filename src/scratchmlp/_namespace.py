@@ -101,9 +101,10 @@ def float_dtype_for(ops: ArrayOps, X):
     supported = supported_float_dtypes(xp, ops.device)
     dtype = X.dtype if X.dtype in (xp.float32, xp.float64) else xp.float64
     if dtype not in supported:
+        usable = [str(d) for d in (xp.float32, xp.float64) if d in supported]
         raise ValueError(
-            f"{xp.__name__} on device {ops.device!r} has no {dtype}: pass X as one of "
-            f"{[str(d) for d in supported]}."
+            f"{xp.__name__} on device {ops.device!r} has no {dtype}: pass X as "
+            f"{' or '.join(usable) or 'float32 or float64 on another device'}."
         )
     return dtype
 
@@ -170,9 +171,8 @@ def to_namespace(estimator, X):
     """A copy of a fitted estimator whose arrays are of ``X``'s namespace and device.
 
     The reverse of :func:`to_numpy`: e.g. a model fitted with numpy, moved to
-    a CUDA tensor's device to predict there. Needs
-    ``sklearn.set_config(array_api_dispatch=True)`` for a namespace other
-    than numpy.
+    a CUDA tensor's device to predict there (predicting on it then needs
+    ``sklearn.set_config(array_api_dispatch=True)``).
 
     Parameters
     ----------

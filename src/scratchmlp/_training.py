@@ -605,9 +605,11 @@ class Checkpoint:
         self.theta: NDArray | None = None
         self.optimizer_state: dict | None = None
         self.previous: NDArray | None = None
+        self.ops: ArrayOps = NUMPY  # the namespace of theta
 
     def save(self, net: Network, optimizer, keep_previous: bool = False) -> None:
         """Checkpoint the start of a new epoch (``keep_previous``: keep the last one too)."""
+        self.ops = net.ops
         if self.theta is None:
             self.theta = net.ops.copy(net.theta)
         else:
@@ -715,7 +717,7 @@ def _watch_run(rule, state: TrainingState, loss: float, reference: float, checkp
     if not far:
         state.far_run = None
     elif state.far_run is None:
-        theta = array_ops(checkpoint.theta).copy(checkpoint.theta)
+        theta = checkpoint.ops.copy(checkpoint.theta)
         state.far_run = FarRun(theta, copy.deepcopy(checkpoint.optimizer_state), state.copy())
     return far
 

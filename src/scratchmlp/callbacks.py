@@ -91,9 +91,10 @@ class EarlyStopping:
         if self.best_ is None or sign * (value - self.best_) > self.min_delta:
             self.best_, self.best_epoch_, self._wait = value, record["epoch"], 0
             if self.restore_best:
+                ops = estimator._net.ops  # numpy, or the namespace of an array API fit
                 self._best_weights = (
-                    [c.copy() for c in estimator.coefs_],
-                    [b.copy() for b in estimator.intercepts_],
+                    [ops.copy(c) for c in estimator.coefs_],
+                    [ops.copy(b) for b in estimator.intercepts_],
                 )
             return False
         self._wait += 1
