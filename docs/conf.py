@@ -20,6 +20,15 @@ import warnings
 # on a busy machine. Set before numpy is first imported (just below).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# scipy reads SCIPY_ARRAY_API once, on its first import (just below, through
+# scratchmlp); scikit-learn's array API dispatch wants it set. The gallery
+# runs every example in this process, so the line at the top of
+# examples/plot_array_api.py comes after scipy's import: set here, scipy runs
+# the example as it would a script. (scikit-learn itself only checks that the
+# variable is set when dispatch is switched on, so the build passes without
+# this line too.) numpy results are the same either way
+# (tests/test_recorded_behaviour.py runs with it set, as CI does).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
