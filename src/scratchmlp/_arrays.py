@@ -217,8 +217,11 @@ class ArrayAPIOps(ArrayOps):
         if isinstance(idx, slice):
             return (None if A0 is None else A0[:, idx], Y[:, idx], None if s is None else s[idx])
         take, idx = self.xp.take, self.from_host(idx)
+        # A0 is X.T: gather whole samples, the rows of X, then transpose (a
+        # view). Gathering the columns of the transposed view instead copies
+        # element by element: 13x slower per batch on torch (W1, 20,000 rows).
         return (
-            None if A0 is None else take(A0, idx, axis=1),
+            None if A0 is None else take(A0.T, idx, axis=0).T,
             take(Y, idx, axis=1),
             None if s is None else take(s, idx, axis=0),
         )
