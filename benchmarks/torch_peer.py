@@ -34,10 +34,11 @@ def warm(job) -> None:
     job(epochs=1)
 
 
-def make_job(workload, X, y, threads: int):
+def make_job(workload, X, y, threads: int, device: str = "cpu"):
     """A function training the torch peer of ``workload`` and returning its last epoch's loss.
 
-    None when torch is not installed or the workload has no peer.
+    None when torch is not installed or the workload has no peer. ``device``:
+    where the data (copied there once, here) and the model live.
     """
     if workload.name not in PEERED or torch_version() is None:
         return None
@@ -47,39 +48,55 @@ def make_job(workload, X, y, threads: int):
     batch, epochs = params["batch_size"], params["max_iter"]
     lr, alpha = params.get("learning_rate_init", 1e-3), params.get("alpha", 1e-4)
     dtype = torch.float32 if np.dtype(workload.dtype) == np.float32 else torch.float64
-    Xt = torch.from_numpy(np.ascontiguousarray(X))
-    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    Xt = torch.from_numpy(np.ascontiguousarray(X)).to(device)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
     sizes = workload.layer_sizes
 
     def job(epochs: int = epochs) -> float:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        layers = []
-        for i in range(1, len(sizes)):
-            layers.append(torch.nn.Linear(sizes[i - 1], sizes[i], dtype=dtype))
-            if i < len(sizes) - 1:
-                layers.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*layers)
-        weights = [p for p in model.parameters() if p.dim() > 1]
-        biases = [p for p in model.parameters() if p.dim() == 1]
-        optimizer = torch.optim.Adam(
-            [{"params": weights, "weight_decay": alpha / batch}, {"params": biases}],
-            lr=lr,
-            betas=(0.9, 0.999),
-            eps=1e-8,
-        )
-        loss_fn = torch.nn.CrossEntropyLoss()
+        step = make_step(sizes, dtype, lr, alpha, batch, device)
         n = Xt.shape[0]
         for _ in range(epochs):
-            order = torch.randperm(n)
+            order = torch.randperm(n, device=device)
             total = 0.0
             for start in range(0, n, batch):
                 idx = order[start : start + batch]
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(Xt[idx]), yt[idx])
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(idx)
+                total += step(Xt[idx], yt[idx]) * len(idx)
         return total / n
 
     return job
+
+
+def make_step(sizes, dtype, lr: float, alpha: float, batch: int, device: str = "cpu"):
+    """A new model and its Adam, as ``step(X_batch, y_batch) -> loss``: one training step.
+
+    The model is ``Linear`` layers of ``sizes`` with relu between them; the
+    weights (not the biases) get ``alpha / batch`` weight decay.
+    """
+    import torch
+
+    layers = []
+    for i in range(1, len(sizes)):
+        layers.append(torch.nn.Linear(sizes[i - 1], sizes[i], dtype=dtype, device=device))
+        if i < len(sizes) - 1:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    weights = [p for p in model.parameters() if p.dim() > 1]
+    biases = [p for p in model.parameters() if p.dim() == 1]
+    optimizer = torch.optim.Adam(
+        [{"params": weights, "weight_decay": alpha / batch}, {"params": biases}],
+        lr=lr,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+    )
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(Xb, yb) -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(Xb), yb)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step

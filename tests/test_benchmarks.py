@@ -1,6 +1,7 @@
 """The benchmark runs: a smoke test on tiny workloads of each kind (timing and memory)."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,51 @@ def test_memory_formula_reads_the_library_constants(bench):
     w = tiny_workloads()[2]
     b, formula = memory.ours_buffer_bytes(w, "predict_proba", w.estimator_params(), 10**6)
     assert f"* {MAX_CHUNK} +" in formula
+
+
+@pytest.fixture
+def array_api(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import array_api
+
+    return array_api
+
+
+@pytest.mark.parametrize("how", ["--no-torch", "torch not installed"])
+def test_array_api_smoke_numpy(array_api, tmp_path, capsys, monkeypatch, how):
+    """The numpy rows of benchmarks/array_api.py, which need no torch."""
+    out = tmp_path / "array_api.json"
+    if how == "torch not installed":
+        monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    array_api.main(["--smoke", "--json", str(out)] + ([how] if how.startswith("--") else []))
+    assert "SECONDS PER EPOCH" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    ((timing,),) = [result["timings"]]
+    assert set(timing["fits"]) == {"ours-numpy"}
+    assert timing["fits"]["ours-numpy"]["median"] > 0
+    assert result["summary"][0]["torch"] is None
+    assert result["lbfgs"] == [] and result["profile"] is None
+
+
+def test_array_api_smoke(array_api, tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "array_api.json"
+    array_api.main(["--smoke", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "SECONDS PER EPOCH" in printed and "ARITHMETIC, NOT MEASURED" in printed
+    result = json.loads(out.read_text())
+    ((timing,),) = [result["timings"]]
+    fits = timing["fits"]
+    assert set(fits) == {"ours-numpy", "ours-torch", "ours-torch-rowgather", "torch.nn"}
+    assert all(r["median"] > 0 for r in fits.values())
+    # The benchmark's row gather changes the speed, not the values: the same fit.
+    assert fits["ours-torch"]["loss"] == fits["ours-torch-rowgather"]["loss"]
+    assert timing["gather"]["same_values"]
+    # Both engines train the same network from the same seed.
+    assert fits["ours-torch"]["loss"][0] == pytest.approx(fits["ours-numpy"]["loss"][0], rel=1e-4)
+    (row,) = result["summary"]
+    assert row["torch/numpy"] > 0 and not row["torch_estimated"]
+    (lbfgs,) = result["lbfgs"]
+    assert 0 < lbfgs["fraction"] < 1
+    assert lbfgs["n_params"] == (784 + 1) * 256 + (256 + 1) * 128 + (128 + 1) * 10
+    assert set(result["profile"]["loops"]) == {"ours-torch", "ours-torch-rowgather", "torch.nn"}
