@@ -233,12 +233,6 @@ def test_array_api_engine_gradient_equals_numpy_engine(xp_name, loss):
         np.testing.assert_allclose(to_host(grad_xp.flat), grad.flat, rtol=1e-11, atol=1e-14)
 
 
-def sklearn_namespace(xp_name):
-    """The namespace scikit-learn's dispatch gives for ``xp_name`` arrays."""
-    with sklearn.config_context(array_api_dispatch=True):
-        return sklearn.utils._array_api.get_namespace(_to(xp_name, np.zeros(1)))[0]
-
-
 # scikit-learn 1.9's StandardScaler divides 0 by 0 in its own first update on
 # array-api-strict (numpy warns, torch does not): not ours.
 @pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")

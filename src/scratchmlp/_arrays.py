@@ -93,6 +93,21 @@ class ArrayOps:
         return np.zeros(n, dtype=dtype)
 
     @staticmethod
+    def asarray(a) -> NDArray:
+        """``a`` (an array of any kind, or nested lists) as an array of this namespace."""
+        return np.asarray(a)
+
+    @staticmethod
+    def norm(a: NDArray) -> float:
+        """The Euclidean norm of the vector ``a``."""
+        return float(np.linalg.norm(a))
+
+    @staticmethod
+    def set_theta(theta: NDArray, values: NDArray) -> None:
+        """``theta[...] = values``, cast to ``theta``'s dtype."""
+        np.copyto(theta, values, casting="same_kind")
+
+    @staticmethod
     def astype(a: NDArray, dtype) -> NDArray:
         """``a`` cast to ``dtype`` (a new array)."""
         return a.astype(dtype)
@@ -199,6 +214,12 @@ class ArrayAPIOps(ArrayOps):
     def any(self, a) -> bool:
         return bool(self.xp.any(a))
 
+    def asarray(self, a):
+        return self.xp.asarray(a, device=self.device)
+
+    def norm(self, a) -> float:
+        return float(self.xp.linalg.vector_norm(a))
+
     def astype(self, a, dtype):
         return self.xp.astype(a, dtype)
 
@@ -215,7 +236,7 @@ class ArrayAPIOps(ArrayOps):
     def take_samples(self, A0, Y, s, idx) -> tuple:
         """The columns (samples) ``idx`` (a host slice or index array) of ``A0`` and ``Y``."""
         if isinstance(idx, slice):
-            return (None if A0 is None else A0[:, idx], Y[:, idx], None if s is None else s[idx])
+            return super().take_samples(A0, Y, s, idx)
         take, idx = self.xp.take, self.from_host(idx)
         # A0 is X.T: gather whole samples, the rows of X, then transpose (a
         # view). Gathering the columns of the transposed view instead copies

@@ -90,8 +90,7 @@ class LayerList(list):
         except TypeError:
             raise TypeError("Set one layer at a time: layers[i] = array.") from None
         target = list.__getitem__(self, index)
-        ops = self.ops
-        value = np.asarray(value) if ops.is_numpy else ops.xp.asarray(value, device=ops.device)
+        value = self.ops.asarray(value)
         if target is None or value.shape != target.shape:
             raise ValueError(
                 f"Layer {index} has shape {None if target is None else target.shape}; "
@@ -102,15 +101,7 @@ class LayerList(list):
 
 
 def _assign(values, targets: LayerList, name: str) -> None:
-    ops = targets.ops
-    values = [
-        None
-        if v is None
-        else np.asarray(v)
-        if ops.is_numpy
-        else ops.xp.asarray(v, device=ops.device)
-        for v in values
-    ]
+    values = [None if v is None else targets.ops.asarray(v) for v in values]
     shapes = [None if t is None else t.shape for t in targets]
     if [None if v is None else v.shape for v in values] != shapes:
         raise ValueError(

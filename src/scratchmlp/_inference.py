@@ -57,7 +57,7 @@ def forward_chunks(net: Network, X, chunk: int) -> Iterator[tuple[slice, Cache]]
     m = X.shape[0]
     chunk = max(min(chunk, m), 1)
     engine, ops = net.engine, net.ops
-    full = _buffers(net, chunk)
+    full = engine.inference_buffers(net, chunk)
     for start in range(0, m, chunk):
         rows = slice(start, min(start + chunk, m))
         A0 = X[rows, :].T
@@ -65,7 +65,7 @@ def forward_chunks(net: Network, X, chunk: int) -> Iterator[tuple[slice, Cache]]
             with np.errstate(over="ignore"):  # beyond float32: inf, bounded below
                 A0 = ops.astype(A0, net.dtype)
         size = A0.shape[1]
-        buffers = full if size == chunk else _buffers(net, size)
+        buffers = full if size == chunk else engine.inference_buffers(net, size)
         with np.errstate(over="ignore", invalid="ignore"):
             cache = engine.forward(net, A0, buffers)
             if not ops.all_finite(cache.Z[net.L]):
@@ -74,11 +74,6 @@ def forward_chunks(net: Network, X, chunk: int) -> Iterator[tuple[slice, Cache]]
                 # bounded, which saturates the outputs.
                 cache = engine.forward_bounded(net, A0, buffers)
         yield rows, cache
-
-
-def _buffers(net: Network, m: int) -> Cache | None:
-    """Reused prediction buffers for ``m`` rows (numpy's engine; the array API engine has none)."""
-    return Cache.for_inference(net.layer_sizes, m, net.dtype) if net.ops.is_numpy else None
 
 
 def output(net: Network, X, chunk: int, logits: bool = False) -> NDArray:

@@ -79,6 +79,9 @@ __all__ = [
     "Workspace",
     "dropout_masks",
     "network_dropout_masks",
+    "inference_buffers",
+    "layer_magnitudes",
+    "squared_weights",
     "parameter_views",
     "dense_forward",
     "dense_backward",
@@ -230,10 +233,7 @@ class Network:
 
         ``theta`` is of the network's namespace, or a numpy array from the host.
         """
-        if self.ops.is_numpy:
-            np.copyto(self.theta, theta, casting="same_kind")
-        else:
-            self.ops.set_theta(self.theta, theta)
+        self.ops.set_theta(self.theta, theta)
 
     # Pickle only the flat vector: the views are rebuilt on load, so they stay
     # views (pickling the lists would store detached copies).
@@ -340,6 +340,11 @@ def dropout_masks(
             keep = rng.random_sample((layer_sizes[l], m)) >= p
             D[l] = keep.astype(dtype) / np.dtype(dtype).type(1 - p)
     return D
+
+
+def inference_buffers(net: Network, m: int) -> Cache:
+    """Buffers for predicting ``m`` rows, reused chunk to chunk (:meth:`Cache.for_inference`)."""
+    return Cache.for_inference(net.layer_sizes, m, net.dtype)
 
 
 def network_dropout_masks(
@@ -716,7 +721,7 @@ def cost(
         return 0.0
     losses = net.loss.sample_losses(Y, cache.Z[L], cache.A[L])  # (m,)
     data = losses.sum() if sample_weight is None else losses @ sample_weight
-    return float((data + 0.5 * alpha * _squared_weights(net)) / S)
+    return float((data + 0.5 * alpha * squared_weights(net)) / S)
 
 
 def sample_losses(net: Network, cache: Cache, Y: NDArray) -> NDArray:
@@ -724,7 +729,7 @@ def sample_losses(net: Network, cache: Cache, Y: NDArray) -> NDArray:
     return net.loss.sample_losses(Y, cache.Z[net.L], cache.A[net.L])
 
 
-def _squared_weights(net: Network) -> float:
+def squared_weights(net: Network) -> float:
     """:math:`\\sum_l \\lVert W[l] \\rVert_F^2`, the sum the L2 penalty scales."""
     return sum(np.dot(net.W[l].ravel(), net.W[l].ravel()) for l in range(1, net.L + 1))
 
@@ -740,7 +745,9 @@ def logit_bound(net: Network, x_max: float) -> float:
         \\, c[l-1] + \\max |b[l]|, \\qquad c[l] = a[l] + 1
 
     (Cauchy-Schwarz on each row; :math:`|g(z)| \\le |z| + 1` for every hidden
-    activation). One pass over the weights.
+    activation). One pass over the weights, whose reductions come from the
+    network's engine (:func:`layer_magnitudes`), so that this serves every
+    array namespace.
 
     Parameters
     ----------
@@ -753,17 +760,23 @@ def logit_bound(net: Network, x_max: float) -> float:
         ``inf`` when some ``|Z[l]|`` could pass a quarter of the largest float
         of the network's dtype (or the parameters are not finite).
     """
-    top = float(np.finfo(net.dtype).max) / 4
+    top = float(net.ops.xp.finfo(net.dtype).max) / 4
     n, a = net.layer_sizes, float(x_max)
     with np.errstate(over="ignore", invalid="ignore"):
         for l in range(1, net.L + 1):
-            rows = np.einsum("ij,ij->i", net.W[l], net.W[l])  # squared row norms
+            row_max, b_max = net.engine.layer_magnitudes(net, l)
             hidden = 1.0 if l > 1 else 0.0  # |A[l-1]| <= |Z[l-1]| + 1 for l > 1
-            a = math.sqrt(n[l - 1] * float(rows.max())) * (a + hidden)
-            a += float(np.abs(net.b[l]).max())
+            a = math.sqrt(n[l - 1] * row_max) * (a + hidden)
+            a += b_max
             if not a < top:  # also True for nan
                 return math.inf
     return a
+
+
+def layer_magnitudes(net: Network, l: int) -> tuple[float, float]:
+    """``(max_i ||W[l]_{i,:}||^2, max |b[l]|)``, the reductions :func:`logit_bound` needs."""
+    rows = np.einsum("ij,ij->i", net.W[l], net.W[l])  # squared row norms
+    return float(rows.max()), float(np.abs(net.b[l]).max())
 
 
 def overflow_free(
@@ -794,9 +807,9 @@ def overflow_free(
     if not math.isfinite(a) or net.loss.loss_bound is None:
         return False
     with np.errstate(over="ignore", invalid="ignore"):
-        squares = float(_squared_weights(net))
+        squares = float(net.engine.squared_weights(net))
     data = total_weight * net.loss.loss_bound(a, float(y_max), net.layer_sizes[-1])
-    return data + 0.5 * alpha * squares < float(np.finfo(net.dtype).max) / 4
+    return data + 0.5 * alpha * squares < float(net.ops.xp.finfo(net.dtype).max) / 4
 
 
 def cost_and_gradient(

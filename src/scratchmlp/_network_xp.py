@@ -24,7 +24,6 @@ signatures match :mod:`scratchmlp._network`'s, buffers included (a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,7 +39,8 @@ __all__ = [
     "backward",
     "cost",
     "cost_and_gradient",
-    "overflow_free",
+    "layer_magnitudes",
+    "inference_buffers",
 ]
 
 Array = object  # an array of the network's namespace
@@ -162,6 +162,11 @@ def forward_bounded(net: Network, A0, cache: Cache | None = None) -> Cache:
     return cache
 
 
+def _weight_total(xp, sample_weight, m: int) -> float:
+    """:math:`S = \\sum_i s_i`, or ``m`` without weights."""
+    return float(m) if sample_weight is None else float(xp.sum(sample_weight))
+
+
 def backward(
     net: Network,
     cache: Cache,
@@ -196,8 +201,7 @@ def backward(
     grad : Gradient
     """
     xp, Z, A, W, L = net.ops.xp, cache.Z, cache.A, net.W, net.L
-    m = A[L].shape[1]
-    S = float(m) if sample_weight is None else float(xp.sum(sample_weight))
+    S = _weight_total(xp, sample_weight, A[L].shape[1])
     if S == 0:
         return Gradient.zeros(net)
     dZ = (A[L] - Y) / S if sample_weight is None else (A[L] - Y) * (sample_weight / S)
@@ -225,8 +229,7 @@ def sample_losses(net: Network, cache: Cache, Y) -> Array:
 def cost(net: Network, cache: Cache, Y, sample_weight=None, alpha: float = 0.0) -> float:
     """The cost ``J``: weighted mean loss plus the L2 penalty, as a Python float."""
     xp = net.ops.xp
-    m = cache.A[net.L].shape[1]
-    S = float(m) if sample_weight is None else float(xp.sum(sample_weight))
+    S = _weight_total(xp, sample_weight, cache.A[net.L].shape[1])
     if S == 0:
         return 0.0
     losses = sample_losses(net, cache, Y)
@@ -255,20 +258,13 @@ def cost_and_gradient(
     return J, backward(net, cache, Y, sample_weight, alpha)
 
 
-def overflow_free(
-    net: Network, x_max: float, y_max: float, total_weight: float, alpha: float = 0.0
-) -> bool:
-    """:func:`scratchmlp._network.overflow_free` for these arrays (the same bound)."""
-    xp, n = net.ops.xp, net.layer_sizes
-    top = float(xp.finfo(net.dtype).max) / 4
-    a = float(x_max)
-    for l in range(1, net.L + 1):
-        rows = float(xp.max(xp.sum(net.W[l] * net.W[l], axis=1)))
-        hidden = 1.0 if l > 1 else 0.0
-        a = math.sqrt(n[l - 1] * rows) * (a + hidden) + float(xp.max(xp.abs(net.b[l])))
-        if not a < top:
-            return False
-    if net.loss.loss_bound is None:
-        return False
-    data = total_weight * net.loss.loss_bound(a, float(y_max), n[-1])
-    return data + 0.5 * alpha * squared_weights(net) < top
+def layer_magnitudes(net: Network, l: int) -> tuple[float, float]:
+    """``(max_i ||W[l]_{i,:}||^2, max |b[l]|)`` for :func:`scratchmlp._network.logit_bound`."""
+    xp = net.ops.xp
+    rows = xp.sum(net.W[l] * net.W[l], axis=1)  # squared row norms
+    return float(xp.max(rows)), float(xp.max(xp.abs(net.b[l])))
+
+
+def inference_buffers(net: Network, m: int) -> None:
+    """Prediction reuses no buffers here (see :func:`scratchmlp._network.inference_buffers`)."""
+    return None

@@ -98,17 +98,14 @@ class Optimizer(ABC):
         ``grad`` is the caller's work buffer: it may be clipped and
         overwritten.
         """
-        xp = self.ops.xp
         if self.max_grad_norm is not None:
-            norm = (
-                float(xp.linalg.vector_norm(grad)) if xp is not np else float(np.linalg.norm(grad))
-            )
+            norm = self.ops.norm(grad)
             if norm > self.max_grad_norm:
                 grad *= self.max_grad_norm / norm
         if self.ops.is_numpy:
             self._update(theta, grad)
         else:
-            self._update_xp(xp, theta, grad)
+            self._update_xp(self.ops.xp, theta, grad)
 
     @abstractmethod
     def _update(self, theta: NDArray, grad: NDArray) -> None:

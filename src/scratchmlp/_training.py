@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from ._arrays import NUMPY, ArrayOps, array_ops
 from ._initializers import initialize
 from ._lbfgs import fit_lbfgs
-from ._network import Network, Workspace
+from ._network import Network, Workspace, overflow_free
 
 __all__ = [
     "TrainingData",
@@ -830,9 +830,7 @@ class Stochastic:
         for epoch in range(1 if self.one_epoch else settings.max_iter):
             # The last checkpoint is kept too unless the current parameters
             # provably cannot overflow on the training data.
-            risky = epoch > 0 and not net.engine.overflow_free(
-                net, *data.magnitudes(), settings.alpha
-            )
+            risky = epoch > 0 and not overflow_free(net, *data.magnitudes(), settings.alpha)
             self._checkpoint.save(net, run.model.optimizer, keep_previous=risky)
             self._in_epoch = True
             if self.shuffle:
